@@ -1,0 +1,1 @@
+"""The ``bordewatch`` command line: thin click commands over the library."""
