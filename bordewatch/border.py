@@ -157,14 +157,42 @@ class Border:
         nearest = self._nearest_segments(lon_a, lat_a)
         best_km = np.zeros_like(lon_a)
         best_off = np.full(lon_a.shape, np.inf)
+        best_seg = nearest.copy()
         for delta in (-1, 0, 1):
             seg = np.clip(nearest + delta, 0, n_seg - 1)
             km, off = self._project_on_segments(seg, lon_a, lat_a)
             better = np.abs(off) < np.abs(best_off) - 1e-9
             best_km = np.where(better, km, best_km)
             best_off = np.where(better, off, best_off)
-        side = np.where(best_off >= 0, "left", "right")
-        return np.clip(best_km, 0.0, self.length_km), best_off, side
+            best_seg = np.where(better, seg, best_seg)
+        km, offset = self._refine_on_geodesic(best_seg, best_km, lon_a, lat_a)
+        side = np.where(offset >= 0, "left", "right")
+        return np.clip(km, 0.0, self.length_km), offset, side
+
+    def _refine_on_geodesic(
+        self, seg: npt.NDArray[np.intp], km: FloatArray, lon: FloatArray, lat: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Move each foot point along its geodesic segment until the offset is perpendicular.
+
+        The tangent-plane estimate is off by the geodesic's curvature in lon/lat (decimetres on
+        km-long segments); three Newton steps on the ellipsoid make it exact to millimetres.
+        """
+        lo, hi = self._cum_km[seg], self._cum_km[seg + 1]
+        c = self.coords
+        seg_az = GEOD.inv(c[seg, 0], c[seg, 1], c[seg + 1, 0], c[seg + 1, 1])[0]
+        for _ in range(3):
+            dist_m = (km - lo) * 1000.0
+            flon, flat, back_az = GEOD.fwd(c[seg, 0], c[seg, 1], seg_az, dist_m)
+            az_here = np.asarray(back_az) + 180.0  # the geodesic's forward azimuth at the foot
+            az_p, _, d = GEOD.inv(flon, flat, lon, lat)
+            angle = np.radians(np.asarray(az_p) - az_here)
+            km = np.clip(km + np.asarray(d) * np.cos(angle) / 1000.0, lo, hi)
+        dist_m = (km - lo) * 1000.0
+        flon, flat, back_az = GEOD.fwd(c[seg, 0], c[seg, 1], seg_az, dist_m)
+        az_p, _, d = GEOD.inv(flon, flat, lon, lat)
+        left = np.sin(np.radians(np.asarray(az_p) - (np.asarray(back_az) + 180.0))) < 0
+        d = np.asarray(d, dtype=np.float64)
+        return km, np.where(left | (d == 0), d, -d)
 
     @cached_property
     def _segment_tree(self) -> tuple[shapely.STRtree, float]:
@@ -185,7 +213,7 @@ class Border:
         """Project points onto segments ``seg`` in each segment's local tangent plane."""
         c = self.coords
         lon0, lat0 = c[seg, 0], c[seg, 1]
-        phi = np.radians(lat0)
+        phi = np.radians((lat0 + c[seg + 1, 1]) / 2.0)  # radii at mid-segment: second-order error
         w = np.sqrt(1.0 - _E2 * np.sin(phi) ** 2)
         r_north = _A * (1.0 - _E2) / w**3  # meridional radius of curvature
         r_east = _A / w * np.cos(phi)  # parallel radius
@@ -243,7 +271,9 @@ class Border:
         zone = int((lon[0] + 180.0) // 6.0) % 60 + 1
         return pyproj.CRS.from_epsg((32600 if lat[0] >= 0 else 32700) + zone)
 
-    def line_in(self, crs: pyproj.CRS | str, km_range: tuple[float, float] | None = None) -> shapely.LineString:
+    def line_in(
+        self, crs: pyproj.CRS | str, km_range: tuple[float, float] | None = None
+    ) -> shapely.LineString:
         """Return the line (or a km range of it) transformed into ``crs``."""
         line = self.line if km_range is None else self.substring(*km_range)
         tf = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
@@ -403,7 +433,12 @@ def _chain_parts(parts: list[shapely.LineString], path: Path) -> shapely.LineStr
         best = None
         for i, part in enumerate(remaining):
             pc = shapely.get_coordinates(part)
-            for flip_chain, flip_part in ((False, False), (False, True), (True, False), (True, True)):
+            for flip_chain, flip_part in (
+                (False, False),
+                (False, True),
+                (True, False),
+                (True, True),
+            ):
                 a = chain[0] if flip_chain else chain[-1]
                 b = pc[-1] if flip_part else pc[0]
                 gap = GEOD.inv(a[0], a[1], b[0], b[1])[2]
@@ -445,7 +480,9 @@ def parse_km_range(text: str | None, border: Border) -> tuple[float, float]:
     if not (math.isfinite(start) and math.isfinite(end)):
         raise BorderError(f"--km {text!r}: START and END must be finite numbers")
     if end <= start:
-        raise BorderError(f"--km {text!r}: END must be greater than START (the range is reversed or empty)")
+        raise BorderError(
+            f"--km {text!r}: END must be greater than START (the range is reversed or empty)"
+        )
     if start < 0 or start >= border.length_km:
         raise BorderError(
             f"--km {text!r}: start outside the border {border.name!r}, which runs 0 to "
