@@ -9,6 +9,7 @@ direction) and the side's name. Everything downstream works in a local metric CR
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -259,7 +260,7 @@ class Border:
         n = max(1, math.ceil((end - start) / step_km - 1e-9))
         edges = np.minimum(start + step_km * np.arange(n + 1), end)
         edges[-1] = end
-        geoms = [self.substring(a, b) for a, b in zip(edges[:-1], edges[1:])]
+        geoms = [self.substring(a, b) for a, b in itertools.pairwise(edges)]
         return gpd.GeoDataFrame(
             {"km_start": edges[:-1], "km_end": edges[1:]}, geometry=geoms, crs="EPSG:4326"
         )

@@ -82,7 +82,13 @@ def main(wheel: str) -> None:
     OUT.write_text(json.dumps(collection, separators=(",", ":")) + "\n")
     for f in features:
         p = f["properties"]
-        print(p["border_id"], p["length_km_geodesic_wgs84"], "km", len(f["geometry"]["coordinates"]), "vertices")
+        print(
+            p["border_id"],
+            p["length_km_geodesic_wgs84"],
+            "km",
+            len(f["geometry"]["coordinates"]),
+            "vertices",
+        )
 
 
 if __name__ == "__main__":

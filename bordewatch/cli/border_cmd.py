@@ -34,9 +34,13 @@ def info(border_path: Path | None, border_id: str | None, km_range: str | None) 
     lon1, lat1 = border.point_at([end])
     click.echo(f"border:   {border.name}")
     click.echo(f"source:   {border.source}")
-    click.echo(f"length:   {border.length_km:.1f} km (geodesic, WGS84), {len(border.coords)} vertices")
+    click.echo(
+        f"length:   {border.length_km:.1f} km (geodesic, WGS84), {len(border.coords)} vertices"
+    )
     click.echo(f"km range: {start:.1f} to {end:.1f} km")
     click.echo(f"from:     {lon0[0]:.5f}, {lat0[0]:.5f} (lon, lat) at km {start:.1f}")
     click.echo(f"to:       {lon1[0]:.5f}, {lat1[0]:.5f} (lon, lat) at km {end:.1f}")
     click.echo(f"sides:    left of the line's direction = {border.left}, right = {border.right}")
-    click.echo(f"UTM:      {border.utm_crs(start, start)} at the start, {border.utm_crs(end, end)} at the end")
+    click.echo(
+        f"UTM:      {border.utm_crs(start, start)} at the start, {border.utm_crs(end, end)} at the end"
+    )
