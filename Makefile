@@ -13,7 +13,7 @@ BEFORE ?=
 AFTER ?=
 ARGS ?=
 
-.PHONY: install detect demo-data test test-all bench lint typecheck train clean
+.PHONY: install system-deps detect demo-data test test-all bench lint typecheck train clean
 
 install: $(STAMP)
 
@@ -25,6 +25,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	@touch $(STAMP)
+
+# Optional real clients for the interoperability tests (headless Chromium, GDAL's ogrinfo/gdalinfo,
+# QGIS 3.22 for Python). Tests that need them skip with a reason where they are absent. Needs root
+# and Debian's apt; CI runs it (about 2 minutes), `make test` never does.
+system-deps:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium gdal-bin python3-qgis qgis-providers >/dev/null \
+		|| echo "system-deps: could not install chromium/gdal-bin/python3-qgis; their tests will skip"; \
+	else echo "system-deps: needs root and apt-get; skipping (browser/GDAL/QGIS tests will skip)"; fi
 
 $(DEMO)/before.tif: | $(STAMP)
 	$(BIN)/bordewatch synth --preset demo --out $(DEMO) --overwrite
