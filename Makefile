@@ -12,6 +12,8 @@ BORDER ?=
 BEFORE ?=
 AFTER ?=
 ARGS ?=
+# the demo scene's stretch of the default line (bordewatch synth --preset demo draws km 815-825)
+DEMO_KM ?= 815:825
 
 .PHONY: install system-deps detect demo-data test test-all bench lint typecheck train clean
 
@@ -44,7 +46,7 @@ demo-data: $(DEMO)/before.tif
 ifeq ($(strip $(BEFORE)),)
 detect: $(STAMP) $(DEMO)/before.tif
 	$(BIN)/bordewatch detect --before $(DEMO)/before.tif --after $(DEMO)/after.tif \
-		$(if $(BORDER),--border $(BORDER)) --out $(OUT) --overwrite $(ARGS)
+		--km $(DEMO_KM) $(if $(BORDER),--border $(BORDER)) --out $(OUT) --overwrite $(ARGS)
 else
 detect: $(STAMP)
 	$(BIN)/bordewatch detect --before $(BEFORE) --after $(AFTER) \

@@ -18,6 +18,7 @@ __all__ = [
     "NoDataWarning",
     "OutputExistsError",
     "ResumeMismatchError",
+    "RunFolderError",
     "SchedulerError",
     "TileError",
     "TruthError",
@@ -71,6 +72,10 @@ class SchedulerError(BordewatchError, ConnectionError):
 
 class TruthError(BordewatchError, ValueError):
     """A ground-truth file for evaluation is unusable."""
+
+
+class RunFolderError(BordewatchError, ValueError):
+    """A finished run's folder lacks a file or holds one that cannot be read (``report``)."""
 
 
 class BordewatchWarning(UserWarning):

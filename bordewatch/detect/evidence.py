@@ -1,0 +1,620 @@
+"""Shared per-epoch evidence: cheap separable Gaussian-derivative filters computed once.
+
+Everything here is float32 numpy/scipy; no I/O, no CRS. Responses are scale-normalised and divided
+by a robust estimate of the epoch's background level at that scale, so thresholds read as "how
+many background deviations" and do not move with gain or offset of the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+__all__ = [
+    "EpochEvidence",
+    "LineEvidence",
+    "Scales",
+    "compute_evidence",
+    "line_evidence",
+    "line_peaks",
+    "max_filter",
+    "oriented_energy",
+    "scales_for_gsd",
+    "to_gray",
+]
+
+F32 = npt.NDArray[np.float32]
+FENCE_STEPS = 4
+"""Fence evidence is integrated along 2**FENCE_STEPS working (~1 m) pixels."""
+N_ORIENT = 12
+"""Directions of the oriented fence filter."""
+_VISIBLE = ("red", "green", "blue", "coastal", "yellow", "pan")
+
+
+@dataclass(frozen=True, slots=True)
+class Scales:
+    """Filter scales in pixels for one ground sampling distance.
+
+    Attributes
+    ----------
+    fence_px : float
+        Gaussian sigma matched to 0.5–2 m wide fences and walls.
+    lane_px : float
+        Sigma matched to 2–8 m wide patrol lanes.
+    tower_px : float
+        Sigma matched to 2–8 m tower roofs (the lane scale: one Hessian serves both).
+    gsd_m : float
+    fence_length_px : float
+        Length over which fence evidence is integrated along its direction.
+    coarse_factor : int
+        Block size of the ~1 m working grid (1 at 0.75 m and coarser).
+    fence_steps : int
+        Fence evidence is averaged along its direction over ``2**fence_steps`` working pixels.
+    """
+
+    fence_px: float
+    lane_px: float
+    tower_px: float
+    gsd_m: float
+    fence_length_px: float = 16.0
+    coarse_factor: int = 1
+    fence_steps: int = 5
+
+
+def scales_for_gsd(gsd_m: float) -> Scales:
+    """Filter scales for a pixel size.
+
+    Examples
+    --------
+    >>> scales_for_gsd(1.0).fence_px
+    0.7
+    """
+    fence = float(np.clip(0.5 / gsd_m, 0.7, 3.0))
+    lanes = float(max(2.0 / gsd_m, 1.5 * fence))
+    factor = max(1, round(1.0 / gsd_m))
+    length = float(np.clip(16.0 / gsd_m, 8.0, 32.0))
+    steps = FENCE_STEPS
+    return Scales(fence, lanes, lanes, gsd_m, length, factor, steps)
+
+
+def to_gray(image: F32, bands: tuple[str, ...]) -> F32:
+    """Mean of the visible bands (all bands if none is named visible), float32 (row, col)."""
+    idx = [i for i, b in enumerate(bands) if b.lower() in _VISIBLE] or list(range(image.shape[0]))
+    return np.mean(image[idx], axis=0, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEvidence:
+    """Per-pixel evidence of one epoch (all float32 (row, col), >= 0 unless said otherwise).
+
+    Attributes
+    ----------
+    gray : ndarray
+        Brightness used by the detectors (invalid pixels filled).
+    fence : ndarray
+        Thin-line strength (bright or dark), edge- and blob-suppressed, in background units.
+    fence_sign : ndarray of int8
+        +1 bright line (wall, concrete), -1 dark line (wire, post shadows), 0 none.
+    lane : ndarray
+        Wide bright-strip strength (2–8 m), in background units.
+    blob : ndarray
+        Compact-object strength at the tower scale (bright or dark), in background units.
+    blob_sign : ndarray of int8
+    valid : ndarray of bool
+        Where the evidence is trustworthy (valid pixels away from invalid edges).
+    linear : ndarray
+        Strongest line or strip response before the two are told apart (rejects blob-like
+        corners and ends of roads and lanes).
+    """
+
+    gray: F32
+    fence: F32
+    fence_sign: npt.NDArray[np.int8]
+    lane: F32
+    blob: F32
+    blob_sign: npt.NDArray[np.int8]
+    valid: npt.NDArray[np.bool_]
+    linear: F32
+
+
+def _derivatives(gray: F32, sigma: float, *, gradient: bool) -> dict[str, F32]:
+    """Scale-normalised Gaussian derivatives, sharing the separable row passes.
+
+    Keys ``rr``, ``cc``, ``rc`` (Hessian times sigma^2) and, with ``gradient``, ``grad``
+    (gradient magnitude times sigma).
+    """
+    kw = {"mode": "nearest", "truncate": 3.0}
+    f1 = ndimage.gaussian_filter1d
+    r0 = f1(gray, sigma, axis=0, order=0, **kw)
+    r1 = f1(gray, sigma, axis=0, order=1, **kw)
+    r2 = f1(gray, sigma, axis=0, order=2, **kw)
+    s2 = np.float32(sigma * sigma)
+    out = {
+        "rr": f1(r2, sigma, axis=1, order=0, **kw) * s2,
+        "cc": f1(r0, sigma, axis=1, order=2, **kw) * s2,
+        "rc": f1(r1, sigma, axis=1, order=1, **kw) * s2,
+    }
+    if gradient:
+        gr = f1(r1, sigma, axis=1, order=0, **kw) * np.float32(sigma)
+        gc = f1(r0, sigma, axis=1, order=1, **kw) * np.float32(sigma)
+        out["gr"], out["gc"] = gr, gc
+        out["grad"] = np.hypot(gr, gc)
+    return out
+
+
+def max_filter(x: F32, radius: int) -> F32:
+    """Square maximum filter of half-width ``radius`` (edges replicated), by shifted maxima.
+
+    Much faster than ``scipy.ndimage.maximum_filter`` for the small radii used here.
+
+    Examples
+    --------
+    >>> max_filter(np.eye(3, dtype=np.float32), 1).tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    if radius <= 0:
+        return x.copy()
+    out = x
+    for axis in (0, 1):
+        n = out.shape[axis]
+        pad = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        acc = pad[(slice(0, n), slice(None)) if axis == 0 else (slice(None), slice(0, n))].copy()
+        for k in range(1, 2 * radius + 1):
+            sl = slice(k, k + n)
+            np.maximum(acc, pad[(sl, slice(None)) if axis == 0 else (slice(None), sl)], out=acc)
+        out = acc
+    return out
+
+
+def _eig(hrr: F32, hcc: F32, hrc: F32) -> tuple[F32, F32]:
+    """Eigenvalues (larger, smaller) of the symmetric 2x2 Hessian field."""
+    half_tr = 0.5 * (hrr + hcc)
+    disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc * hrc)
+    return half_tr + disc, half_tr - disc
+
+
+def _robust_scale(x: F32, valid: npt.NDArray[np.bool_]) -> float:
+    """Robust spread of a response over valid pixels (1.4826 MAD, subsampled, floored)."""
+    v = x[::4, ::4][valid[::4, ::4]]
+    if v.size < 16:
+        return 1.0
+    med = float(np.median(v))
+    mad = float(np.median(np.abs(v - med))) * 1.4826
+    return max(mad, 1e-4)
+
+
+def _robust_stats(x: F32, valid: npt.NDArray[np.bool_]) -> tuple[np.float32, np.float32]:
+    """Median and robust spread (1.4826 MAD, floored) of ``x`` over valid pixels (subsampled)."""
+    v = x[::4, ::4][valid[::4, ::4]]
+    if v.size < 16:
+        return np.float32(0.0), np.float32(1.0)
+    med = float(np.median(v))
+    mad = max(float(np.median(np.abs(v - med))) * 1.4826, 1e-4)
+    return np.float32(med), np.float32(mad)
+
+
+def _line_response(
+    gray: F32, sigma: float, valid: npt.NDArray[np.bool_], *, edge_k: float = 0.8
+) -> tuple[F32, F32, float, F32, F32]:
+    """Bright and dark line strength at ``sigma`` (>= 0), the background scale, eigenvalues.
+
+    Blobs are suppressed by the second curvature, step edges by the strongest gradient within
+    ``sigma`` (a line has none at its centre and only weak ones beside it), and the side lobes of
+    a line by the opposite polarity's stronger response next to them.
+    """
+    d = _derivatives(gray, sigma, gradient=True)
+    big, small = _eig(d["rr"], d["cc"], d["rc"])
+    reach = max(1, round(sigma))
+    grad = max_filter(d["grad"], reach)
+    edge = np.float32(edge_k) * grad
+    bright = np.maximum(-small - np.abs(big) - edge, 0)
+    dark = np.maximum(big - np.abs(small) - edge, 0)
+    bright, dark = _suppress_lobes(bright, dark, sigma)
+    return bright, dark, _robust_scale(big - small, valid), big, small
+
+
+def _shifted(x: F32, dr: int, dc: int) -> F32:
+    """``out[r, c] = x[r + dr, c + dc]``, zero outside."""
+    out = np.zeros_like(x)
+    rows, cols = x.shape
+    r0, r1 = max(0, -dr), min(rows, rows - dr)
+    c0, c1 = max(0, -dc), min(cols, cols - dc)
+    if r1 > r0 and c1 > c0:
+        out[r0:r1, c0:c1] = x[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
+    return out
+
+
+def _along(x: F32, tr: float, tc: float, n_steps: int) -> F32:
+    """Mean of ``x`` over 2**n_steps pixels along direction (tr, tc), centred (doubling sums)."""
+    y = x
+    for k in range(n_steps):
+        s = 2**k
+        y = y + _shifted(y, round(s * tr), round(s * tc))
+    h = (2**n_steps - 1) / 2
+    y = _shifted(y, -round(h * tr), -round(h * tc))
+    return y * np.float32(1.0 / 2**n_steps)
+
+
+def _suppress_lobes(bright: F32, dark: F32, sigma: float) -> tuple[F32, F32]:
+    """Drop the side lobes of a line: responses next to a stronger one of the other polarity."""
+    lobe = max(1, round(2 * sigma))
+    bright_n = max_filter(bright, lobe)
+    dark_n = max_filter(dark, lobe)
+    b = np.where(dark_n > bright, 0, np.maximum(bright, 0)).astype(np.float32)
+    d = np.where(bright_n > dark, 0, np.maximum(dark, 0)).astype(np.float32)
+    return b, d
+
+
+def _blob_response(big: F32, small: F32, scale: float) -> F32:
+    """Signed compact-object strength: both curvatures the same sign (bright +, dark -)."""
+    # both curvatures of one sign and of similar size (a strip or a line end is not a blob)
+    iso = np.minimum(np.abs(big), np.abs(small)) >= np.float32(0.4) * np.maximum(
+        np.abs(big), np.abs(small)
+    )
+    bright = np.where(iso, np.minimum(-small, -big), 0)  # both negative
+    dark = np.where(iso, np.minimum(big, small), 0)  # both positive
+    signed = np.where(bright > 0, bright, np.where(dark > 0, -dark, 0)).astype(np.float32)
+    return signed / np.float32(scale)
+
+
+def _fill_invalid(gray: F32, valid: npt.NDArray[np.bool_]) -> F32:
+    """Invalid pixels set to the valid median so filters do not ring at nodata edges."""
+    if valid.all():
+        return gray
+    fill = float(np.median(gray[valid])) if valid.any() else 0.0
+    return np.where(valid, gray, np.float32(fill)).astype(np.float32)
+
+
+def _block_mean(x: F32, f: int) -> F32:
+    """Mean over f x f blocks (the array is edge-padded to a multiple of f)."""
+    rows, cols = x.shape
+    pr, pc = (-rows) % f, (-cols) % f
+    xp = np.pad(x, ((0, pr), (0, pc)), mode="edge") if pr or pc else x
+    return xp.reshape(xp.shape[0] // f, f, xp.shape[1] // f, f).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _coarse(gray: F32, valid: npt.NDArray[np.bool_], scales: Scales) -> tuple[F32, F32, F32, float]:
+    """Bright-strip strength, Hessian eigenvalues and background scale at the lane/tower scale."""
+    f = scales.coarse_factor
+    if f == 1:
+        lane_b, _, sc, big, small = _line_response(gray, scales.lane_px, valid, edge_k=0.5)
+        return lane_b, big, small, sc
+    small_valid = _block_mean(valid.astype(np.float32), f) > 0.5
+    lane_b, _, sc, big, small = _line_response(
+        _block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
+    )
+    rows, cols = gray.shape
+
+    def up(a: F32) -> F32:
+        return np.repeat(np.repeat(a, f, axis=0), f, axis=1)[:rows, :cols]
+
+    return up(lane_b), up(big), up(small), sc
+
+
+def compute_evidence(
+    image: F32, valid: npt.NDArray[np.bool_], bands: tuple[str, ...], scales: Scales
+) -> EpochEvidence:
+    """Compute the evidence of one epoch once, for all detectors.
+
+    Parameters
+    ----------
+    image : ndarray of float32, shape (band, row, col)
+    valid : ndarray of bool, shape (row, col)
+    bands : tuple of str
+    scales : Scales
+
+    Returns
+    -------
+    EpochEvidence
+    """
+    gray = _fill_invalid(to_gray(image, bands), valid)
+    fine_px = float(np.clip(1.0 / scales.gsd_m, 1.0, 3.0))
+    bright, dark, _, _, _ = _line_response(gray, fine_px, valid)
+    strength = np.maximum(bright, dark)
+    fine_med, fine_scale = _robust_stats(strength, valid)
+    lane_b, big, small, coarse_scale = _coarse(gray, valid, scales)
+    # a strip as wide as a lane answers at least as strongly at the lane scale as at the fence scale
+    is_fence = (dark > bright) | (lane_b < np.float32(0.8) * bright)
+    # background-relative: the oriented maximum of texture is biased above zero
+    z = np.maximum(strength - fine_med, 0) / fine_scale
+    fine = np.where(bright >= dark, z, -z)
+    fence_abs = np.where(is_fence, z, 0).astype(np.float32)
+    # lanes are wide, strong strips: a thin fence hardly answers at the lane scale
+    lane_abs = (lane_b / np.float32(coarse_scale)).astype(np.float32)
+    linear = np.maximum(lane_b / np.float32(coarse_scale), np.abs(fine))
+    blob = _blob_response(big, small, coarse_scale)
+    margin = int(np.ceil(3 * scales.lane_px))
+    good = ndimage.binary_erosion(valid, iterations=margin, border_value=1) if margin else valid
+    return EpochEvidence(
+        gray=gray,
+        fence=np.where(good, fence_abs, 0).astype(np.float32),
+        fence_sign=np.sign(fine).astype(np.int8),
+        lane=np.where(good, lane_abs, 0).astype(np.float32),
+        blob=np.where(good, np.abs(blob), 0).astype(np.float32),
+        blob_sign=np.sign(blob).astype(np.int8),
+        linear=linear,
+        valid=good,
+    )
+
+
+# --- line evidence on both epochs and on their difference (fences, lanes) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineEvidence:
+    """Line evidence of the *after* and *before* epochs and of their difference, at working res.
+
+    All maps are float32 at the working resolution (``factor`` full-resolution pixels per
+    working pixel), in background-deviation units (>= 0).
+
+    Attributes
+    ----------
+    fence_after, fence_before, fence_diff : ndarray
+        Thin-line strength (either polarity), integrated along the best of 8 directions.
+    fence_peak_after, fence_peak_diff : ndarray of bool
+        Non-maximum suppression across the line: True on the ridge of a line only.
+    valid : ndarray of bool
+    factor : int
+    """
+
+    fence_after: F32
+    fence_before: F32
+    fence_diff: F32
+    fence_peak_after: npt.NDArray[np.bool_]
+    fence_peak_diff: npt.NDArray[np.bool_]
+    valid: npt.NDArray[np.bool_]
+    factor: int
+    belt: BeltEvidence | None = None
+
+
+def _standardised(gray: F32, valid: npt.NDArray[np.bool_]) -> F32:
+    """``(gray - median) / MAD`` over valid pixels: epochs become comparable, gain/offset cancel."""
+    med, mad = _robust_stats(gray, valid)
+    return ((gray - med) / mad).astype(np.float32)
+
+
+def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
+    d = _derivatives(gray, sigma, gradient=True)
+    return d["rr"], d["cc"], d["rc"], d["gr"], d["gc"]
+
+
+def oriented_energy(
+    rr: F32,
+    cc: F32,
+    rc: F32,
+    gr: F32,
+    gc: F32,
+    n_steps: int,
+    *,
+    n_orient: int = N_ORIENT,
+    edge_k: float = 1.0,
+) -> tuple[F32, npt.NDArray[np.int8]]:
+    """Thin-line strength of either polarity, averaged along the best of ``n_orient`` directions.
+
+    The second derivative across each direction is steered from the Hessian (three separable
+    filters serve every direction) and averaged along the direction over ``2**n_steps`` pixels
+    by doubling sums; a long thin straight line adds up, texture does not. The gradient across,
+    averaged the same way, is subtracted: at the second-derivative peak of a step edge (field
+    or road edge) the scale-normalised gradient equals it, at a line centre it is zero.
+
+    Returns
+    -------
+    strength : ndarray of float32
+        ``|mean across-curvature| - edge_k * |mean across-gradient|`` of the best direction.
+    orient : ndarray of int8
+        Index k of the best direction (line direction ``pi * k / n_orient``).
+    """
+    best = np.full(rr.shape, -np.inf, np.float32)
+    orient = np.zeros(rr.shape, np.int8)
+    for k in range(n_orient):
+        th = np.pi * k / n_orient
+        tr, tc = float(np.sin(th)), float(np.cos(th))
+        nr, nc = tc, -tr
+        across = np.float32(nr * nr) * rr + np.float32(2 * nr * nc) * rc + np.float32(nc * nc) * cc
+        grad = np.float32(nr) * gr + np.float32(nc) * gc
+        u = np.abs(_along(across, tr, tc, n_steps))
+        u -= np.float32(edge_k) * np.abs(_along(grad, tr, tc, n_steps))
+        better = u > best
+        best = np.where(better, u, best)
+        orient[better] = k
+    return best, orient
+
+
+def line_peaks(
+    strength: F32, orient: npt.NDArray[np.int8], n_orient: int = N_ORIENT, radius: int = 2
+) -> npt.NDArray[np.bool_]:
+    """Non-maximum suppression across the line direction within ``radius`` pixels.
+
+    Parallel lines more than ``radius`` pixels apart stay apart.
+    """
+    keep = np.zeros(strength.shape, bool)
+    for k in range(n_orient):
+        th = np.pi * k / n_orient
+        ok = orient == k
+        # two pixels either side: the opposite-polarity side lobes of a thin line are not peaks
+        for step in range(1, radius + 1):
+            nr, nc = round(step * np.cos(th)), round(-step * np.sin(th))
+            ok &= (strength >= _shifted(strength, nr, nc)) & (
+                strength >= _shifted(strength, -nr, -nc)
+            )
+        keep |= ok
+    return keep
+
+
+def _to_units(x: F32, valid: npt.NDArray[np.bool_], floor: float = 0.0) -> F32:
+    """Background-relative strength: (x - median) / max(MAD, floor) over valid pixels, >= 0."""
+    med, mad = _robust_stats(x, valid)
+    mad = np.float32(max(float(mad), floor))
+    return np.where(valid, np.maximum(x - med, 0) / mad, 0).astype(np.float32)
+
+
+def line_evidence(
+    before: F32,
+    after: F32,
+    valid: npt.NDArray[np.bool_],
+    bands: tuple[str, ...],
+    scales: Scales,
+) -> LineEvidence:
+    """Fence and lane evidence of both epochs and of their difference (see :class:`LineEvidence`).
+
+    Each epoch's brightness is standardised by its own median and MAD, so the difference
+    ``after - before`` cancels gain, offset and everything that did not change (roads, field
+    edges, old fences), leaving faint new lines that the per-epoch maps lose in texture. The
+    fine Hessian is computed once per epoch at full resolution (the difference's Hessian is the
+    difference of the Hessians), then block-averaged to a ~1 m working grid where the oriented
+    integration and non-maximum suppression run.
+    """
+    f = scales.coarse_factor
+    zb = _standardised(_fill_invalid(to_gray(before, bands), valid), valid)
+    za = _standardised(_fill_invalid(to_gray(after, bands), valid), valid)
+    hb = _hessian_grad(zb, scales.fence_px)
+    ha = _hessian_grad(za, scales.fence_px)
+    if f > 1:
+        hb = tuple(_block_mean(x, f) for x in hb)
+        ha = tuple(_block_mean(x, f) for x in ha)
+        wvalid = _block_mean(valid.astype(np.float32), f) > 0.99
+    else:
+        wvalid = valid
+    margin = int(np.ceil(3 * scales.lane_px / f)) + 1
+    good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
+    n = scales.fence_steps
+    ua, oa = oriented_energy(*ha, n)
+    ub, _ = oriented_energy(*hb, n)
+    hd = tuple(a - b for a, b in zip(ha, hb))
+    ud, od = oriented_energy(*hd, n)
+    # the difference's unit is floored at half the after epoch's, so that a quiet pair (little
+    # but noise changed) does not blow its noise up to "lines"
+    _, unit_a = _robust_stats(ua, good)
+    ua, ub = _to_units(ua, good), _to_units(ub, good)
+    ud = _to_units(ud, good, floor=0.5 * float(unit_a))
+    belt = belt_evidence(za, zb, valid, scales.gsd_m)
+    water = _resample_mask(belt.water, ud.shape)
+    return LineEvidence(
+        fence_after=ua,
+        fence_before=ub,
+        fence_diff=ud,
+        fence_peak_after=line_peaks(ua, oa) & good,
+        fence_peak_diff=line_peaks(ud, od) & good & ~water,
+        valid=good,
+        factor=f,
+        belt=belt,
+    )
+
+
+def _resample_mask(mask: npt.NDArray[np.bool_], shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    """Nearest-neighbour resampling of a mask to ``shape`` (grids sharing their origin corner)."""
+    rows = np.minimum((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0], mask.shape[0] - 1)
+    cols = np.minimum((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1], mask.shape[1] - 1)
+    return mask[rows.astype(int)[:, None], cols.astype(int)[None, :]]
+
+
+# --- belt-scale band evidence (cleared belts along fences, new lanes) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BeltEvidence:
+    """Band evidence at cleared-belt width (3–8 m) on a coarse (~2 m) grid.
+
+    Attributes
+    ----------
+    after, before, diff : ndarray
+        Oriented band strength (either polarity) of each epoch and of ``after - before``, in
+        background units (>= 0).
+    peak_diff : ndarray of bool
+        Ridge of ``diff`` (non-maximum suppression across the band).
+    water : ndarray of bool
+        Water or its changing banks (dark, smooth in either epoch, dilated): no new lines there.
+    factor : int
+        Full-resolution pixels per belt-grid pixel.
+    """
+
+    after: F32
+    before: F32
+    diff: F32
+    peak_diff: npt.NDArray[np.bool_]
+    water: npt.NDArray[np.bool_]
+    factor: int
+
+
+BELT_SIGMA_M = 1.8
+"""Gaussian sigma of the belt filter (a 5–7 m band: width / (2 sqrt 3))."""
+BELT_GRID_M = 2.0
+WATER_REACH_M = 12.0
+"""Changes within this distance of water (either epoch) are taken as water-level change."""
+BELT_STEPS = 4
+"""Belt evidence is averaged along 2**BELT_STEPS belt-grid pixels (~32 m)."""
+
+
+def _water(z: F32, sigma: float, min_px: float) -> npt.NDArray[np.bool_]:
+    """Dark, very smooth areas of a standardised epoch (open water), small specks dropped."""
+    m = ndimage.gaussian_filter(z, sigma)
+    v = ndimage.gaussian_filter(z * z, sigma) - m * m
+    w = (m < -0.3) & (v < 0.01)
+    lab, n = ndimage.label(w)
+    if n == 0:
+        return w
+    size = np.bincount(lab.ravel(), minlength=n + 1)
+    keep = size >= min_px
+    keep[0] = False
+    return keep[lab]
+
+
+def belt_evidence(
+    za: F32, zb: F32, valid: npt.NDArray[np.bool_], gsd_m: float, *, n_orient: int = N_ORIENT
+) -> BeltEvidence:
+    """Oriented band evidence of both standardised epochs and their difference (belt scale).
+
+    The Hessian and gradient of each epoch are computed once on the ~2 m grid; for every
+    direction the across-curvature and across-gradient are averaged along the direction and the
+    difference's responses are the differences of the epochs' (the filters are linear).
+    """
+    f = max(1, round(BELT_GRID_M / gsd_m))
+    g = gsd_m * f
+    if f > 1:
+        za, zb = _block_mean(za, f), _block_mean(zb, f)
+        wvalid = _block_mean(valid.astype(np.float32), f) > 0.99
+    else:
+        wvalid = valid
+    sigma = BELT_SIGMA_M / g
+    ha = _hessian_grad(za, sigma)
+    hb = _hessian_grad(zb, sigma)
+    shape = za.shape
+    best = [np.full(shape, -np.inf, np.float32) for _ in range(3)]
+    orient = np.zeros(shape, np.int8)
+    n = BELT_STEPS
+    for k in range(n_orient):
+        th = np.pi * k / n_orient
+        tr, tc = float(np.sin(th)), float(np.cos(th))
+        nr, nc = tc, -tr
+        w = (np.float32(nr * nr), np.float32(2 * nr * nc), np.float32(nc * nc))
+        acr, grd = [], []
+        for rr, cc, rc, gr, gc in (ha, hb):
+            acr.append(_along(w[0] * rr + w[1] * rc + w[2] * cc, tr, tc, n))
+            grd.append(_along(np.float32(nr) * gr + np.float32(nc) * gc, tr, tc, n))
+        acr.append(acr[0] - acr[1])
+        grd.append(grd[0] - grd[1])
+        for i in range(3):
+            u = np.abs(acr[i]) - np.abs(grd[i])
+            better = u > best[i]
+            best[i] = np.where(better, u, best[i])
+            if i == 2:
+                orient[better] = k
+    margin = int(np.ceil(3 * sigma)) + 2
+    good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
+    ws = 3.0 / g
+    water = _water(za, ws, 400 / g**2) | _water(zb, ws, 400 / g**2)
+    water = ndimage.binary_dilation(water, iterations=max(1, round(WATER_REACH_M / g)))
+    ua, ub = _to_units(best[0], good), _to_units(best[1], good)
+    _, unit_a = _robust_stats(best[0], good)
+    ud = _to_units(best[2], good, floor=0.5 * float(unit_a))
+    return BeltEvidence(
+        after=ua,
+        before=ub,
+        diff=ud,
+        peak_diff=line_peaks(ud, orient, n_orient) & good & ~water,
+        water=water,
+        factor=f,
+    )

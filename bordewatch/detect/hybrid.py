@@ -1,0 +1,130 @@
+"""The hybrid method: classical geometry, learned evidence.
+
+``detect_hybrid(pair, config)`` (registered as ``"hybrid"``) runs the classical detectors and the
+network on the same tile, then
+
+1. keeps every classical ``existing`` / ``removed`` / ``upgraded`` detection as it is;
+2. keeps a classical ``new`` detection only where the network supports it: the class probability
+   (max over a small neighbourhood, so 1-px offsets do not matter) averaged along the line, or its
+   peak near a tower, reaches :data:`KEEP_SUPPORT`; its score becomes the mean of both scores;
+3. adds the network's own *new* detections where it is confident (score ≥ :data:`ADD_CONFIDENCE`)
+   and no classical detection of that class lies within :data:`MATCH_M` (lines: only the parts
+   farther away, if they are still long enough).
+
+The change map is the mean of the classical change score and the network's new-object probability.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from scipy import ndimage
+
+from bordewatch.detect import register_method
+from bordewatch.detect.classical import detect_classical
+from bordewatch.detect.model import (
+    CLASSES,
+    any_change,
+    detections_from_proba,
+    load_model,
+    predict_tile,
+)
+from bordewatch.imagery import TilePair
+from bordewatch.results import DetectConfig, Detection, DetectorOutput
+
+__all__ = ["ADD_CONFIDENCE", "KEEP_SUPPORT", "MATCH_M", "detect_hybrid", "model_support"]
+
+KEEP_SUPPORT = 0.15
+"""Minimum network support for keeping a classical ``new`` detection."""
+ADD_CONFIDENCE = 0.6
+"""Minimum network score for adding a detection the classical path missed."""
+MATCH_M = 5.0
+"""Distance within which a network detection duplicates a classical one."""
+_CLASS_CHANNEL = {name: i for i, name in enumerate(CLASSES)}
+
+
+def model_support(
+    det: Detection, proba: npt.NDArray[np.float32], pair: TilePair, *, reach_px: int = 2
+) -> float:
+    """Network probability for ``det``'s class near its geometry (0–1).
+
+    Lines: mean along the line (sampled every pixel) of the class probability max-filtered over
+    ``2 * reach_px + 1`` pixels; points: that filtered probability at the point.
+    """
+    prob = ndimage.maximum_filter(proba[_CLASS_CHANNEL[det.cls]], size=2 * reach_px + 1)
+    inv = ~pair.tile.affine
+    geom = det.geometry
+    if geom.geom_type == "Point":
+        pts = np.array([[geom.x, geom.y]])
+    else:
+        n = max(2, int(np.ceil(geom.length / pair.gsd_m)) + 1)
+        lines = [geom] if geom.geom_type == "LineString" else list(geom.geoms)
+        pts = np.vstack(
+            [
+                shapely.get_coordinates(
+                    shapely.line_interpolate_point(ln, np.linspace(0, ln.length, n))
+                )
+                for ln in lines
+            ]
+        )
+    a, b, c, d, e, f = inv.a, inv.b, inv.c, inv.d, inv.e, inv.f
+    col = a * pts[:, 0] + b * pts[:, 1] + c - 0.5
+    row = d * pts[:, 0] + e * pts[:, 1] + f - 0.5
+    r = np.clip(np.rint(row).astype(int), 0, prob.shape[0] - 1)
+    k = np.clip(np.rint(col).astype(int), 0, prob.shape[1] - 1)
+    return float(np.clip(prob[r, k].mean(), 0.0, 1.0))
+
+
+def _model_only(
+    model_dets: tuple[Detection, ...], classical: list[Detection], config: DetectConfig
+) -> list[Detection]:
+    added: list[Detection] = []
+    for det in model_dets:
+        if det.score < ADD_CONFIDENCE:
+            continue
+        same = [c.geometry for c in classical if c.cls == det.cls]
+        if not same:
+            added.append(det)
+            continue
+        near = shapely.union_all([shapely.buffer(g, MATCH_M) for g in same])
+        if det.cls == "watchtower":
+            if not near.contains(det.geometry):
+                added.append(det)
+            continue
+        rest = det.geometry.difference(near)
+        if rest.is_empty or rest.length < config.min_fence_length_m:
+            continue
+        parts = [g for g in getattr(rest, "geoms", [rest]) if g.length >= config.min_fence_length_m]
+        if parts:
+            geom = parts[0] if len(parts) == 1 else shapely.MultiLineString(parts)
+            added.append(Detection(det.cls, "new", det.score, geom))
+    return added
+
+
+def detect_hybrid(pair: TilePair, config: DetectConfig) -> DetectorOutput:
+    """Method ``"hybrid"``: classical detections filtered and completed by the network."""
+    classical = detect_classical(pair, config)
+    proba = predict_tile(pair, load_model(config.model_path, device=config.device))
+    kept: list[Detection] = []
+    for det in classical.detections:
+        if det.status != "new":
+            kept.append(det)
+            continue
+        support = model_support(det, proba, pair)
+        if support >= KEEP_SUPPORT:
+            score = round(0.5 * (det.score + support), 4)
+            kept.append(Detection(det.cls, det.status, score, det.geometry))
+    model_dets = detections_from_proba(proba, pair, min_fence_length_m=config.min_fence_length_m)
+    kept += _model_only(model_dets, kept, config)
+    learned = any_change(proba)
+    change = np.where(
+        np.isfinite(classical.change), 0.5 * (classical.change + learned), np.nan
+    ).astype(np.float32)
+    change[~pair.valid] = np.nan
+    return DetectorOutput(
+        detections=tuple(kept), change=change, sun_azimuth_deg=classical.sun_azimuth_deg
+    )
+
+
+register_method("hybrid", detect_hybrid)

@@ -1,0 +1,268 @@
+"""Fences/walls and patrol lanes: per-epoch line masks, polylines, and their status between epochs.
+
+Each epoch is detected on its own (hysteresis on shared evidence, skeleton, polylines, gap
+bridging). A line of the *after* epoch is then checked piece by piece against the *before*
+evidence along the same path (not only against before's detections, so a road or field edge that
+was slightly below threshold before does not become ``new``). The change score only supports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+from shapely.geometry import LineString
+from skimage.filters import apply_hysteresis_threshold
+
+from bordewatch.vectorize import mask_to_polylines, sample_along, split_by_flags
+
+__all__ = ["LineParams", "LinePiece", "classify_lines", "epoch_lines", "line_mask"]
+
+F32 = npt.NDArray[np.float32]
+UPGRADE_RATIO = 0.5
+"""A line of both epochs is changed (upgraded) only where the difference reaches this fraction
+of its strength."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineParams:
+    """Thresholds of one line class (in background-deviation units of the evidence).
+
+    Attributes
+    ----------
+    high, low : float
+        Hysteresis thresholds of the per-epoch mask.
+    present : float
+        Evidence along a path above which the object is taken as present in the other epoch.
+    min_length_m : float
+    max_gap_m : float
+        Aligned gaps bridged when tracing.
+    min_change : float
+        Mean change score a piece absent from the other epoch needs to be reported.
+    """
+
+    high: float
+    low: float
+    present: float
+    min_length_m: float
+    max_gap_m: float = 8.0
+    min_change: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class LinePiece:
+    """A classified line piece in pixel coordinates (x=col, y=row)."""
+
+    status: str
+    score: float
+    line: LineString
+
+
+def line_mask(strength: F32, params: LineParams) -> npt.NDArray[np.bool_]:
+    """Hysteresis mask of a line-strength map."""
+    return apply_hysteresis_threshold(strength, params.low, params.high)
+
+
+def epoch_lines(strength: F32, params: LineParams, gsd_m: float) -> list[LineString]:
+    """Polylines (pixel coordinates) of one epoch's line-strength map."""
+    return mask_to_polylines(
+        line_mask(strength, params),
+        min_length_px=params.min_length_m / gsd_m,
+        simplify_px=1.0,
+        max_gap_px=params.max_gap_m / gsd_m,
+        min_piece_px=max(3.0, 4.0 / gsd_m),
+    )
+
+
+def _smooth_flags(flags: npt.NDArray[np.bool_], window: int) -> npt.NDArray[np.int_]:
+    """Majority vote of boolean flags over a sliding window (odd length)."""
+    if window <= 1 or len(flags) < 3:
+        return flags.astype(int)
+    frac = ndimage.uniform_filter1d(flags.astype(np.float32), size=window, mode="nearest")
+    return (frac >= 0.5).astype(int)
+
+
+def _score(strength: float, support: float, high: float) -> float:
+    """0–1 confidence from mean strength (in units of ``high``) and change support."""
+    s = 1.0 - np.exp(-strength / high)
+    return float(np.clip(0.6 * s + 0.4 * support, 0.0, 1.0))
+
+
+def classify_lines(
+    lines: list[LineString],
+    this: F32,
+    other: F32,
+    change: F32,
+    params: LineParams,
+    gsd_m: float,
+    *,
+    absent_status: str,
+) -> list[LinePiece]:
+    """Split one epoch's lines into pieces present / absent in the other epoch.
+
+    Parameters
+    ----------
+    lines : list of LineString
+        Pixel-coordinate polylines of this epoch.
+    this, other : ndarray of float32
+        Line strength of this and of the other epoch (same class).
+    change : ndarray of float32
+        Change score (NaN where invalid).
+    params : LineParams
+    gsd_m : float
+    absent_status : {"new", "removed"}
+        Status of pieces absent from the other epoch.
+
+    Returns
+    -------
+    list of LinePiece
+        Absent pieces get ``absent_status``; present ones ``existing`` or ``upgraded`` (only when
+        ``absent_status == "new"``: the after line is much stronger and the pixels changed).
+    """
+    tol = max(1, round(1.5 / gsd_m))
+    chg = np.nan_to_num(change)
+    window = round(12.0 / gsd_m) | 1
+    out: list[LinePiece] = []
+    for line in lines:
+        d, a = sample_along(line, this, radius=1)
+        _, b = sample_along(line, other, radius=tol)
+        present = (b >= params.present) | (b >= 0.5 * a)
+        flags = _smooth_flags(present, window)
+        for flag, piece in split_by_flags(line, d, flags):
+            _, pa = sample_along(piece, this, radius=1)
+            _, pb = sample_along(piece, other, radius=tol)
+            _, pc = sample_along(piece, chg, radius=tol)
+            support = float(np.mean(pc))
+            strength = float(np.mean(pa))
+            if flag == 0:
+                # new or removed things change the pixels they stand on: require that support
+                if piece.length * gsd_m < params.min_length_m or support < params.min_change:
+                    continue
+                out.append(LinePiece(absent_status, _score(strength, support, params.high), piece))
+                continue
+            status = "existing"
+            if absent_status == "new" and support >= 0.5 and strength >= 2.0 * float(np.mean(pb)):
+                status = "upgraded"
+            out.append(LinePiece(status, _score(strength, 0.5, params.high), piece))
+    return out
+
+
+# --- lines from the difference of the epochs -------------------------------------------------
+
+
+def peak_lines(
+    strength: F32, peaks: npt.NDArray[np.bool_] | None, params: LineParams, gsd_m: float
+) -> list[LineString]:
+    """Polylines of a line-strength map, traced along its ridge (``peaks``) when given.
+
+    Hysteresis runs on the ridge only, so two parallel lines a few pixels apart stay two lines.
+    """
+    s = strength if peaks is None else np.where(peaks, strength, 0).astype(np.float32)
+    mask = line_mask(s, params)
+    if peaks is not None:
+        # a one-pixel ridge of a diagonal line is 8-connected; close 4-gaps before skeletonising
+        mask = ndimage.binary_closing(mask, structure=np.ones((2, 2), bool)) | mask
+    return mask_to_polylines(
+        mask,
+        min_length_px=params.min_length_m / gsd_m,
+        simplify_px=1.0,
+        max_gap_px=params.max_gap_m / gsd_m,
+        min_piece_px=max(3.0, 4.0 / gsd_m),
+    )
+
+
+def status_of_changed(
+    lines: list[LineString],
+    after: F32,
+    before: F32,
+    diff: F32,
+    params: LineParams,
+    gsd_m: float,
+) -> list[LinePiece]:
+    """Status of lines found in the difference of the epochs, piece by piece.
+
+    Along each line the after, before and difference evidence are averaged over ~12 m. A piece
+    whose difference evidence is there and whose before evidence is absent is ``new``; one with
+    before evidence but none after is ``removed``; one present in both whose difference is strong
+    (e.g. wire -> wall) is ``upgraded``. Pieces whose difference evidence is weak are dropped
+    (the per-epoch inventory reports them as ``existing``).
+
+    Parameters
+    ----------
+    lines : list of LineString
+        Pixel-coordinate polylines (of the grid of the maps).
+    after, before, diff : ndarray of float32
+        Line strength of each epoch and of the difference (background units).
+    params : LineParams
+    gsd_m : float
+        Pixel size of the maps' grid.
+    """
+    tol = max(1, round(1.5 / gsd_m))
+    window = round(12.0 / gsd_m) | 1
+    out: list[LinePiece] = []
+    for line in lines:
+        d, da = sample_along(line, after, radius=tol)
+        _, db = sample_along(line, before, radius=tol)
+        _, dd = sample_along(line, diff, radius=1)
+        if len(d) >= 3 and window > 1:
+            da, db, dd = (ndimage.uniform_filter1d(x, window, mode="nearest") for x in (da, db, dd))
+        has_b = db >= params.present
+        has_a = da >= params.present
+        # a line present in both epochs changed only if the difference is a good part of it
+        # (wire -> wall); a small relative residual is radiometry or misregistration
+        weak = (dd < params.low) | (has_b & has_a & (dd < UPGRADE_RATIO * np.maximum(da, db)))
+        flags = np.where(weak, 0, np.where(~has_b, 1, np.where(has_a, 2, 3))).astype(int)
+        flags = _mode_filter(flags, window)
+        for flag, piece in split_by_flags(line, d, flags):
+            if flag == 0 or piece.length * gsd_m < params.min_length_m:
+                continue
+            _, pd = sample_along(piece, diff, radius=1)
+            status = {1: "new", 2: "upgraded", 3: "removed"}[flag]
+            out.append(LinePiece(status, _score(float(np.mean(pd)), 0.5, params.high), piece))
+    return out
+
+
+def existing_lines(
+    lines: list[LineString],
+    after: F32,
+    before: F32,
+    diff: F32,
+    params: LineParams,
+    gsd_m: float,
+) -> list[LinePiece]:
+    """Pieces of after-epoch lines also present before and not changed: ``existing``."""
+    tol = max(1, round(1.5 / gsd_m))
+    window = round(12.0 / gsd_m) | 1
+    out: list[LinePiece] = []
+    for line in lines:
+        d, db = sample_along(line, before, radius=tol)
+        _, dd = sample_along(line, diff, radius=tol)
+        if len(d) >= 3 and window > 1:
+            db, dd = (ndimage.uniform_filter1d(x, window, mode="nearest") for x in (db, dd))
+        _, da = sample_along(line, after, radius=tol)
+        if len(d) >= 3 and window > 1:
+            da = ndimage.uniform_filter1d(da, window, mode="nearest")
+        same = (dd < params.high) | (dd < UPGRADE_RATIO * np.maximum(da, db))
+        flags = _mode_filter(((db >= params.present) & same).astype(int), window)
+        for flag, piece in split_by_flags(line, d, flags):
+            if flag and piece.length * gsd_m >= params.min_length_m:
+                _, pa = sample_along(piece, before, radius=tol)
+                out.append(
+                    LinePiece("existing", _score(float(np.mean(pa)), 0.5, params.high), piece)
+                )
+    return out
+
+
+def _mode_filter(flags: npt.NDArray[np.int_], window: int) -> npt.NDArray[np.int_]:
+    """Most frequent flag in a sliding window (ties: the smaller flag), for flags 0..3."""
+    if window <= 1 or len(flags) < 3:
+        return flags
+    votes = np.stack(
+        [
+            ndimage.uniform_filter1d((flags == k).astype(np.float32), window, mode="nearest")
+            for k in range(4)
+        ]
+    )
+    return np.argmax(votes + np.arange(4)[::-1, None] * 1e-4, axis=0).astype(int)

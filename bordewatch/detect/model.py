@@ -1,0 +1,400 @@
+"""Learned change detector: a compact Siamese encoder–decoder over before/after RGB.
+
+The network (:class:`ChangeNet`) sees the co-registered before and after tiles (first three bands,
+each epoch standardised on its own valid pixels), runs one shared-weight encoder on both, and
+decodes the signed feature difference (plus the *after* features at the coarsest level, so it
+knows what appeared) into per-pixel classes :data:`CLASSES`: background, new fence, new patrol lane,
+new watchtower, existing infrastructure. To keep it fast on CPU it works at half resolution after
+a lossless space-to-depth step and returns to full resolution with a pixel shuffle.
+
+Inference runs in overlapping patches (:func:`predict_proba`); :func:`detect_model` turns the
+probabilities into detections with the shared vectoriser and is registered as method ``"model"``.
+torch is imported lazily: importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from bordewatch.detect import register_method
+from bordewatch.errors import ModelError
+from bordewatch.imagery import TilePair
+from bordewatch.results import DetectConfig, Detection, DetectorOutput
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CLASSES",
+    "DEFAULT_MODEL_PATH",
+    "NEW_CLASSES",
+    "any_change",
+    "build_model",
+    "detect_model",
+    "detections_from_proba",
+    "load_model",
+    "normalise_epoch",
+    "predict_proba",
+    "predict_tile",
+    "save_model",
+]
+
+CLASSES: tuple[str, ...] = ("background", "fence", "patrol_lane", "watchtower", "existing")
+"""Output classes, in channel order. ``fence``/``patrol_lane``/``watchtower`` mean *new* ones."""
+NEW_CLASSES: tuple[int, ...] = (1, 2, 3)
+WIDTHS: tuple[int, int, int] = (24, 32, 48)
+IN_BANDS = 3
+MIN_GSD_M = 0.5
+"""Imagery finer than this is resampled to it before inference (the model saw 0.5–2 m)."""
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "bordewatch_siam.pt"
+_REGEN = "regenerate it with `make train` (or `bordewatch train --out models/`)"
+
+
+def _module_class() -> type:
+    """Build the torch module class on first use (keeps torch out of the import path)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    def cbr(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    class ChangeNet(nn.Module):
+        """Siamese encoder (shared weights) + difference decoder; see the module docstring."""
+
+        def __init__(self, n_classes: int = len(CLASSES), widths: tuple[int, ...] = WIDTHS):
+            super().__init__()
+            w0, w1, w2 = widths
+            self.n_classes = n_classes
+            self.enc1 = nn.Sequential(
+                nn.Conv2d(IN_BANDS, w0, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(w0),
+                nn.ReLU(inplace=True),
+            )
+            self.enc2 = nn.Sequential(cbr(w0, w1, 2), cbr(w1, w1))
+            self.enc3 = nn.Sequential(cbr(w1, w2, 2), cbr(w2, w2))
+            self.dec3 = cbr(2 * w2, w1)
+            self.dec2 = cbr(2 * w1, w0)
+            self.dec1 = cbr(2 * w0, w0)
+            self.head = nn.ConvTranspose2d(w0, n_classes, 2, stride=2)
+
+        def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            f1 = self.enc1(x)
+            f2 = self.enc2(f1)
+            return f1, f2, self.enc3(f2)
+
+        def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+            """Logits ``(batch, n_classes, row, col)``; row and col must be multiples of 8."""
+            b1, b2, b3 = self.encode(before)
+            a1, a2, a3 = self.encode(after)
+            x = self.dec3(torch.cat((a3 - b3, a3), 1))
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.dec2(torch.cat((x, a2 - b2), 1))
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self.dec1(torch.cat((x, a1 - b1), 1))
+            return self.head(x)
+
+    return ChangeNet
+
+
+@functools.cache
+def _changenet() -> type:
+    return _module_class()
+
+
+def build_model(*, rng: int = 0) -> torch.nn.Module:
+    """A freshly initialised :class:`ChangeNet` (weights drawn from ``torch.manual_seed(rng)``)."""
+    import torch
+
+    torch.manual_seed(rng)
+    return _changenet()()
+
+
+def save_model(model: torch.nn.Module, path: str | Path) -> str:
+    """Write the model's ``state_dict`` atomically to ``path``; return the file's sha256."""
+    import io
+
+    import torch
+
+    from bordewatch.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fuse(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold every BatchNorm into the convolution before it (eval-mode inference only)."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        if isinstance(module, nn.Sequential) and len(module) == 3:
+            conv, bn = module[0], module[1]
+            if type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d):
+                module[0] = fuse_conv_bn_eval(conv, bn)
+                module[1] = nn.Identity()
+    return model
+
+
+def load_model(path: str | Path | None = None, *, device: str = "cpu") -> torch.nn.Module:
+    """Load weights saved by :func:`save_model` into an eval-mode, BN-fused :class:`ChangeNet`.
+
+    Only ``torch.load(..., weights_only=True)`` is used, so a weight file cannot run code.
+
+    Raises
+    ------
+    ModelError
+        The file is missing, unreadable, corrupt or does not fit the network.
+    """
+    file = Path(path) if path is not None else DEFAULT_MODEL_PATH
+    try:
+        st = file.stat()
+        stamp = (st.st_mtime_ns, st.st_size)  # a rewritten file is loaded afresh
+    except OSError:
+        stamp = (0, 0)
+    return _load_cached(str(file), device, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, device: str, stamp: tuple[int, int]) -> torch.nn.Module:
+    import torch
+
+    if not Path(path).is_file():
+        raise ModelError(f"model weights not found: {path}; {_REGEN}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise ModelError(f"cannot read model weights {path} ({err}); {_REGEN}") from err
+    if not isinstance(state, dict):
+        raise ModelError(f"model weights {path} hold no state_dict; {_REGEN}")
+    model = _changenet()()
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as err:
+        first = str(err).splitlines()[0]
+        raise ModelError(
+            f"model weights {path} do not fit the network ({first}); {_REGEN}"
+        ) from err
+    model = _fuse(model.eval())
+    try:
+        model = model.to(device=torch.device(device), memory_format=torch.channels_last)
+    except (RuntimeError, AssertionError) as err:
+        raise ModelError(f"cannot use torch device {device!r} for {path}: {err}") from err
+    return model
+
+
+def normalise_epoch(
+    image: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float32]:
+    """First three bands standardised per band over valid pixels, clipped to ±5, 0 where invalid.
+
+    Parameters
+    ----------
+    image : ndarray of float32, shape (band, row, col)
+        At least three bands; the first three are used (RGB by the TilePair convention).
+    valid : ndarray of bool, shape (row, col)
+    """
+    if image.ndim != 3 or image.shape[0] < IN_BANDS:
+        raise ValueError(f"need (band>=3, row, col) imagery, got shape {image.shape}")
+    rgb = np.asarray(image[:IN_BANDS], dtype=np.float32)
+    step = max(1, int(np.sqrt(valid.size / 65536)))
+    sample = rgb[:, ::step, ::step][:, valid[::step, ::step]]
+    if sample.shape[1] < 16:
+        sample = rgb[:, valid]
+    out = np.zeros_like(rgb)
+    if sample.shape[1] == 0:
+        return out
+    mean = sample.mean(axis=1, dtype=np.float64).astype(np.float32)
+    std = np.maximum(sample.std(axis=1, dtype=np.float64).astype(np.float32), 1e-3)
+    for b in range(IN_BANDS):
+        np.subtract(rgb[b], mean[b], out=out[b])
+        out[b] /= std[b]
+    np.clip(out, -5.0, 5.0, out=out)
+    out[:, ~valid] = 0.0
+    return out
+
+
+def _patch_starts(n: int, patch: int, overlap: int) -> list[int]:
+    if n <= patch:
+        return [0]
+    step = patch - 2 * overlap
+    starts = list(range(0, n - patch, step))
+    return [*starts, n - patch]
+
+
+def predict_proba(
+    before: npt.NDArray[np.float32],
+    after: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    model: torch.nn.Module,
+    *,
+    patch_px: int = 512,
+    overlap_px: int = 16,
+) -> npt.NDArray[np.float32]:
+    """Class probabilities ``(len(CLASSES), row, col)`` float32 for one co-registered pair.
+
+    Inputs are ``(band, row, col)`` float32 0–1 (≥ 3 bands, RGB first). The tile is processed in
+    ``patch_px`` squares overlapping by ``2 * overlap_px``; each patch contributes only its centre
+    (its outer ``overlap_px`` are dropped where a neighbour covers them). Invalid pixels get
+    probability 1 for background.
+    """
+    import torch
+
+    rows, cols = valid.shape
+    xb, xa = normalise_epoch(before, valid), normalise_epoch(after, valid)
+    pr, pc = -rows % 8, -cols % 8
+    if pr or pc:  # pad to a multiple of 8 (the network's stride)
+        xb = np.pad(
+            xb, ((0, 0), (0, pr), (0, pc)), mode="reflect" if min(rows, cols) > 8 else "edge"
+        )
+        xa = np.pad(
+            xa, ((0, 0), (0, pr), (0, pc)), mode="reflect" if min(rows, cols) > 8 else "edge"
+        )
+    R, C = xb.shape[1:]
+    patch = min(patch_px, max(R, C))
+    ph, pw = min(patch, R), min(patch, C)
+    out = np.empty((len(CLASSES), R, C), dtype=np.float32)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for r0 in _patch_starts(R, ph, overlap_px):
+            for c0 in _patch_starts(C, pw, overlap_px):
+                tb = torch.from_numpy(np.ascontiguousarray(xb[None, :, r0 : r0 + ph, c0 : c0 + pw]))
+                ta = torch.from_numpy(np.ascontiguousarray(xa[None, :, r0 : r0 + ph, c0 : c0 + pw]))
+                tb = tb.to(device).contiguous(memory_format=torch.channels_last)
+                ta = ta.to(device).contiguous(memory_format=torch.channels_last)
+                prob = torch.softmax(model(tb, ta), dim=1)[0].float().cpu().numpy()
+                rs = 0 if r0 == 0 else overlap_px
+                cs = 0 if c0 == 0 else overlap_px
+                out[:, r0 + rs : r0 + ph, c0 + cs : c0 + pw] = prob[:, rs:, cs:]
+    out = out[:, :rows, :cols]
+    out[:, ~valid] = 0.0
+    out[0, ~valid] = 1.0
+    return np.ascontiguousarray(out)
+
+
+def any_change(proba: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Probability that a pixel holds *new* infrastructure (sum of the new classes), 0–1."""
+    return np.clip(proba[list(NEW_CLASSES)].sum(axis=0), 0.0, 1.0).astype(np.float32)
+
+
+def _resample(
+    arr: npt.NDArray[np.float32], shape: tuple[int, int], mode: str
+) -> npt.NDArray[np.float32]:
+    import torch
+    from torch.nn import functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None]
+    kw = {"align_corners": False} if mode == "bilinear" else {}
+    return F.interpolate(t, size=shape, mode=mode, **kw)[0].numpy()
+
+
+def predict_tile(pair: TilePair, model: torch.nn.Module) -> npt.NDArray[np.float32]:
+    """Class probabilities ``(len(CLASSES), row, col)`` on the tile grid of ``pair``.
+
+    Imagery finer than :data:`MIN_GSD_M` is averaged down to it first (area resampling) and the
+    probabilities are interpolated back, since the network was trained at 0.5–2 m.
+    """
+    rows, cols = pair.valid.shape
+    factor = pair.gsd_m / MIN_GSD_M
+    if factor >= 0.9:
+        return predict_proba(pair.before, pair.after, pair.valid, model)
+    shape = (max(8, round(rows * factor)), max(8, round(cols * factor)))
+    before = _resample(pair.before[:IN_BANDS], shape, "area")
+    after = _resample(pair.after[:IN_BANDS], shape, "area")
+    valid = _resample(pair.valid[None].astype(np.float32), shape, "area")[0] > 0.5
+    proba = _resample(predict_proba(before, after, valid, model), (rows, cols), "bilinear")
+    proba[:, ~pair.valid] = 0.0
+    proba[0, ~pair.valid] = 1.0
+    return proba
+
+
+def _line_detections(
+    prob: npt.NDArray[np.float32],
+    mask: npt.NDArray[np.bool_],
+    cls: str,
+    pair: TilePair,
+    min_len_m: float,
+) -> list[Detection]:
+    from bordewatch.vectorize import mask_to_polylines, sample_along, to_tile_crs
+
+    gsd = pair.gsd_m
+    lines = mask_to_polylines(
+        mask,
+        min_length_px=min_len_m / gsd,
+        simplify_px=1.0,
+        max_gap_px=10.0 / gsd,
+        min_piece_px=3.0,
+    )
+    out = []
+    for line in lines:
+        _, values = sample_along(line, prob, step_px=1.0)
+        geom = to_tile_crs(line, pair.tile.affine)
+        out.append(Detection(cls, "new", round(float(np.clip(values.mean(), 0, 1)), 4), geom))
+    return out
+
+
+def _tower_detections(
+    prob: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], pair: TilePair
+) -> list[Detection]:
+    from scipy import ndimage
+
+    from bordewatch.vectorize import blob_centroids, to_tile_crs
+
+    min_area_px = max(2.0, (1.0 / pair.gsd_m) ** 2)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return []
+    idx = np.arange(1, n + 1)
+    area = ndimage.sum(mask, labels, idx)
+    peak = ndimage.maximum(prob, labels, idx)
+    keep = np.isin(labels, idx[area >= min_area_px])
+    points = blob_centroids(keep, prob)
+    peaks = [float(p) for p, a in zip(peak, area) if a >= min_area_px]
+    return [
+        Detection(
+            "watchtower", "new", round(float(np.clip(s, 0, 1)), 4), to_tile_crs(p, pair.tile.affine)
+        )
+        for p, s in zip(points, peaks)
+    ]
+
+
+def detections_from_proba(
+    proba: npt.NDArray[np.float32], pair: TilePair, *, min_fence_length_m: float = 30.0
+) -> tuple[Detection, ...]:
+    """Vectorise the network's per-pixel classes into *new* fences, lanes and towers (tile CRS)."""
+    label = proba.argmax(axis=0)
+    label[~pair.valid] = 0
+    dets = _line_detections(proba[1], label == 1, "fence", pair, min_fence_length_m)
+    dets += _line_detections(proba[2], label == 2, "patrol_lane", pair, min_fence_length_m)
+    dets += _tower_detections(proba[3], label == 3, pair)
+    return tuple(dets)
+
+
+def detect_model(pair: TilePair, config: DetectConfig) -> DetectorOutput:
+    """Method ``"model"``: the learned detector on one tile (new objects only).
+
+    ``change`` is the probability of new infrastructure (0–1, NaN where not both epochs valid).
+    """
+    model = load_model(config.model_path, device=config.device)
+    proba = predict_tile(pair, model)
+    dets = detections_from_proba(proba, pair, min_fence_length_m=config.min_fence_length_m)
+    change = any_change(proba)
+    change[~pair.valid] = np.nan
+    return DetectorOutput(detections=dets, change=change)
+
+
+register_method("model", detect_model)
