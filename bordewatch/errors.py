@@ -16,6 +16,7 @@ __all__ = [
     "ImageryError",
     "ModelError",
     "NoDataWarning",
+    "OutputError",
     "OutputExistsError",
     "ResumeMismatchError",
     "RunFolderError",
@@ -60,6 +61,10 @@ class ModelError(BordewatchError, OSError):
 
 class OutputExistsError(BordewatchError, FileExistsError):
     """Outputs exist and neither ``--overwrite`` nor ``--resume`` was given."""
+
+
+class OutputError(BordewatchError, OSError):
+    """The output folder cannot be created or written."""
 
 
 class ResumeMismatchError(BordewatchError, ValueError):

@@ -24,6 +24,7 @@ import logging
 import math
 import sys
 import types
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -314,7 +315,11 @@ def _probe(path: Path, bands: Sequence[int] | None) -> _Probe:
     if not path.exists():
         raise _fail(path, "imagery file not found")
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():
+            # an ungeoreferenced file is reported by _check_georef as one clear error instead
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             _check_georef(path, src)
             names, indexes, alpha = _band_map(path, src, bands)
             kind = _mask_kind(src, alpha)

@@ -54,6 +54,7 @@ from bordewatch.border import Border, load_border, parse_km_range
 from bordewatch.cache import CACHE_DIRNAME, TileCache, check_resume, file_identity, run_key
 from bordewatch.errors import (
     DetectionError,
+    OutputError,
     OutputExistsError,
     SchedulerError,
 )
@@ -132,6 +133,8 @@ class DetectRequest:
         Flag bright, low-texture haze automatically.
     sun_azimuth : float, optional
         Sun azimuth in degrees (default: estimated per epoch).
+    model_path : Path, optional
+        Weight file for ``method="model"``/``"hybrid"`` (default: the shipped one in ``models/``).
     bands : tuple of int, optional
         Explicit band order (1-based) when the files do not say.
     progress : bool
@@ -161,6 +164,7 @@ class DetectRequest:
     auto_clouds: bool = True
     sun_azimuth: float | None = None
     bands: tuple[int, ...] | None = None
+    model_path: Path | None = None
     progress: bool = True
     command: str = ""
 
@@ -408,6 +412,13 @@ def _check_out_dir(request: DetectRequest) -> None:
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".bordewatch-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OutputError(f"--out {out}: cannot write there ({err.strerror or err})") from err
     present = [name for name in OUTPUT_NAMES if (out / name).exists()]
     if present and not (request.overwrite or request.resume):
         raise OutputExistsError(
@@ -445,7 +456,15 @@ def _plan(request: DetectRequest) -> _Run:
     )
     coverage = [float(c) for c in tiling.tile_coverage(tiles, before, after)]
     tiling.check_overlap(coverage, before, after, border)
-    config = DetectConfig(method=request.method, sun_azimuth_deg=request.sun_azimuth)
+    config = DetectConfig(
+        method=request.method,
+        sun_azimuth_deg=request.sun_azimuth,
+        model_path=None if request.model_path is None else str(request.model_path),
+    )
+    if config.method in ("model", "hybrid"):
+        from bordewatch.detect.model import load_model
+
+        load_model(config.model_path)  # a missing or corrupt weight file fails before any tile
     parameters = _parameters(request, border, km_range, gsd_m, bands, config)
     inputs = _input_identities(request)
     cache = TileCache(cache_dir, run_key(inputs, parameters))

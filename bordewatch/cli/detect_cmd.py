@@ -80,7 +80,7 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 @km_opt
 @click.option(
     "--corridor-m",
-    type=click.FloatRange(min=1.0),
+    type=click.FloatRange(min=1.0, max=50_000.0),
     default=1000.0,
     show_default=True,
     help="Half-width of the corridor either side of the border, metres.",
@@ -155,6 +155,13 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     help="Band numbers to use as red,green,blue[,nir] when files do not say (e.g. 3,2,1).",
 )
 @click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Weight file for --method model/hybrid (default: the shipped models/bordewatch_siam.pt).",
+)
+@click.option(
     "--resume", is_flag=True, help="Continue an interrupted run in --out: finished tiles are kept."
 )
 @overwrite_opt
@@ -218,6 +225,7 @@ def command(ctx: click.Context, **opts: object) -> None:
         auto_clouds=not opts["no_auto_clouds"],
         sun_azimuth=opts["sun_azimuth"],  # type: ignore[arg-type]
         bands=opts["bands"],  # type: ignore[arg-type]
+        model_path=opts["model_path"],  # type: ignore[arg-type]
         progress=not quiet,
         command=shlex.join(["bordewatch", *sys.argv[1:]]),
     )

@@ -29,7 +29,8 @@ class _Group(click.Group):
         except BordewatchError as err:
             if ctx.meta.get("bordewatch.debug"):
                 raise
-            raise click.ClickException(str(err)) from None
+            # one line, whatever the message embeds (e.g. a library's multi-line reason)
+            raise click.ClickException(" ".join(str(err).split())) from None
         except KeyboardInterrupt:
             click.echo("interrupted; finished tiles are kept (re-run with --resume)", err=True)
             sys.exit(130)
