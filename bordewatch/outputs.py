@@ -127,6 +127,7 @@ def merge_detections(
     border: Border,
     *,
     join_tolerance_m: float = 5.0,
+    min_line_m: float = 10.0,
 ) -> gpd.GeoDataFrame:
     """Merge per-tile detections into the run's detections.
 
@@ -142,6 +143,10 @@ def merge_detections(
         Line pieces of the same class and status whose ends lie within this distance and align
         are joined into one line; points of the same class and status closer than this are
         duplicates (the highest score is kept).
+    min_line_m : float
+        Line pieces still shorter than this after joining are dropped: they are the stubs a
+        line leaves when it pokes a few metres into a neighbour's core without meeting the
+        neighbour's own piece, not objects.
 
     Returns
     -------
@@ -169,8 +174,13 @@ def merge_detections(
         p, ln = _clip_result(result, tile_by_id[result.tile_id], metric)
         points.extend(p)
         lines.extend(ln)
-    merged = _dedupe_points(points, join_tolerance_m) + _join_lines(lines, join_tolerance_m)
-    return _to_frame(merged, border, metric)
+    joined = [p for p in _join_lines(lines, join_tolerance_m) if _length(p.coords) >= min_line_m]
+    return _to_frame(_dedupe_points(points, join_tolerance_m) + joined, border, metric)
+
+
+def _length(coords: npt.NDArray[np.float64]) -> float:
+    """Planar length of a polyline given as an ``(n, 2)`` array, metres."""
+    return float(np.hypot(*np.diff(coords, axis=0).T).sum()) if len(coords) > 1 else 0.0
 
 
 def _clip_result(result: TileResult, tile: Tile, metric: str) -> tuple[list[_Piece], list[_Piece]]:

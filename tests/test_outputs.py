@@ -185,6 +185,31 @@ def test_merge_joins_small_gap_in_line() -> None:
     assert gdf["length_m"].iloc[0] == pytest.approx(GEOD.geometry_length(FENCE) / 3, rel=0.01)
 
 
+def test_merge_drops_edge_stubs_shorter_than_min_line() -> None:
+    # a line that pokes 3 m past tile A's core edge leaves a 3 m stub in B's core; B did not see it
+    stub_end = EDGE_LON + 3.0 / 82_800
+    line = shapely.LineString([(125.97, 42.005), (stub_end, 42.005)])
+    merged = outputs.merge_detections(
+        [_result(TILE_A, [_det("fence", "new", 0.9, line, TILE_A.crs)])],
+        [TILE_A, TILE_B],
+        BORDER,
+    )
+    assert len(merged) == 1  # only A's 2.5 km piece; A's own 3 m outside its core is clipped
+    assert merged["length_m"].iloc[0] > 2000
+    short = shapely.LineString([(125.99, 42.005), (125.99 + 8.0 / 82_800, 42.005)])  # 8 m
+    kept = outputs.merge_detections(
+        [_result(TILE_A, [_det("fence", "new", 0.9, short, TILE_A.crs)])],
+        [TILE_A, TILE_B],
+        BORDER,
+        min_line_m=5.0,
+    )
+    assert len(kept) == 1 and 7.0 < kept["length_m"].iloc[0] < 9.0
+    dropped = outputs.merge_detections(
+        [_result(TILE_A, [_det("fence", "new", 0.9, short, TILE_A.crs)])], [TILE_A, TILE_B], BORDER
+    )
+    assert dropped.empty
+
+
 def test_merge_empty() -> None:
     gdf = outputs.merge_detections([], [TILE_A, TILE_B], BORDER)
     assert len(gdf) == 0
