@@ -23,6 +23,7 @@ from bordewatch.detect.evidence import (
     compute_evidence,
     line_evidence,
     scales_for_gsd,
+    to_gray,
 )
 from bordewatch.detect.lines import (
     LineParams,
@@ -30,7 +31,9 @@ from bordewatch.detect.lines import (
     classify_lines,
     epoch_lines,
     existing_lines,
+    follows_edge,
     peak_lines,
+    smoothed_units,
     status_of_changed,
 )
 from bordewatch.detect.posts import (
@@ -162,6 +165,60 @@ def _drop_lane_edges(
     return out
 
 
+EDGE_STEP = 1.5
+"""A fence piece along which either epoch shows a brightness step of this many MAD units
+(road side, field edge, bank) over ``EDGE_FRAC`` of its length is that edge, not a fence."""
+EDGE_FRAC = 0.5
+
+
+STRAIGHT_SHORT = 0.98
+"""A fence piece shorter than ``LONG_M`` is nearly straight: chord / length at least this."""
+STRAIGHT_LONG = 0.9
+LONG_M = 150.0
+
+
+def _straight(line: shapely.LineString, gsd: float) -> bool:
+    """Whether a fence piece is straight enough (texture and field mosaics wiggle)."""
+    c = shapely.get_coordinates(line)
+    if line.length <= 0 or len(c) < 2:
+        return False
+    ratio = float(np.hypot(*(c[-1] - c[0]))) / line.length
+    return ratio >= (STRAIGHT_SHORT if line.length * gsd < LONG_M else STRAIGHT_LONG)
+
+
+def _drop_edge_fences(
+    items: list[tuple[str, LinePiece]], pair: TilePair, gsd: float
+) -> list[tuple[str, LinePiece]]:
+    """Drop fence pieces (any status) that wiggle or follow a step edge of either epoch.
+
+    A fence is a thin line: both sides of it look alike. Lines along road sides, field edges
+    and banks are what misregistration, crops and water levels put into the difference and
+    into the per-epoch inventory, and crop-strip boundaries that changed. Every status is
+    tested against both epochs (a thin line of the epoch itself is exempt, see
+    :func:`~bordewatch.detect.lines.edge_steps`).
+    """
+    if not any(c == "fence" for c, _ in items):
+        return items
+    sigma = max(0.5, 1.0 / gsd)
+    zb = smoothed_units(to_gray(pair.before, pair.bands), pair.valid, sigma)
+    za = None
+    out = []
+    for cls, p in items:
+        if cls != "fence":
+            out.append((cls, p))
+            continue
+        if not _straight(p.line, gsd):
+            continue
+        if follows_edge(p.line, zb, gsd, EDGE_STEP, frac=EDGE_FRAC):
+            continue
+        if za is None:
+            za = smoothed_units(to_gray(pair.after, pair.bands), pair.valid, sigma)
+        if follows_edge(p.line, za, gsd, EDGE_STEP, frac=EDGE_FRAC):
+            continue
+        out.append((cls, p))
+    return out
+
+
 def _line_detections(
     cls: str,
     before: list,
@@ -250,9 +307,10 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         gsd,
     )
     full = [(cls, replace(p, line=_to_full(p.line, f))) for cls, p in items]
+    kept = _drop_lane_edges(full, LANE_EDGE_M / gsd, config.min_fence_length_m / gsd)
+    kept = _drop_edge_fences(kept, pair, gsd)
     dets = [
-        Detection(cls, p.status, round(p.score, 4), to_tile_crs(p.line, affine))
-        for cls, p in _drop_lane_edges(full, LANE_EDGE_M / gsd, config.min_fence_length_m / gsd)
+        Detection(cls, p.status, round(p.score, 4), to_tile_crs(p.line, affine)) for cls, p in kept
     ]
     azimuths: tuple[float | None, float | None] = (None, None)
     if gsd < TOWER_MAX_GSD_M:

@@ -229,13 +229,54 @@ def _shifted(x: F32, dr: int, dc: int) -> F32:
 
 def _along(x: F32, tr: float, tc: float, n_steps: int) -> F32:
     """Mean of ``x`` over 2**n_steps pixels along direction (tr, tc), centred (doubling sums)."""
+    bufs = (np.empty_like(x), np.empty_like(x))
+    return _along_into(x, tr, tc, n_steps, bufs, np.empty_like(x))
+
+
+def _shift_region(shape: tuple[int, ...], dr: int, dc: int) -> tuple[slice, slice, slice, slice]:
+    """Slices ``(rows, cols)`` of ``out`` and ``(rows, cols)`` of ``x`` for ``x[r + dr, c + dc]``."""
+    rows, cols = shape
+    r0, r1 = max(0, -dr), min(rows, rows - dr)
+    c0, c1 = max(0, -dc), min(cols, cols - dc)
+    r1, c1 = max(r0, r1), max(c0, c1)
+    return slice(r0, r1), slice(c0, c1), slice(r0 + dr, r1 + dr), slice(c0 + dc, c1 + dc)
+
+
+def _copy_outside(dst: F32, src: F32, rs: slice, cs: slice) -> None:
+    """``dst = src`` outside the rectangle ``(rs, cs)``."""
+    dst[: rs.start] = src[: rs.start]
+    dst[rs.stop :] = src[rs.stop :]
+    dst[rs, : cs.start] = src[rs, : cs.start]
+    dst[rs, cs.stop :] = src[rs, cs.stop :]
+
+
+def _zero_outside(dst: F32, rs: slice, cs: slice) -> None:
+    """``dst = 0`` outside the rectangle ``(rs, cs)``."""
+    dst[: rs.start] = 0
+    dst[rs.stop :] = 0
+    dst[rs, : cs.start] = 0
+    dst[rs, cs.stop :] = 0
+
+
+def _along_into(x: F32, tr: float, tc: float, n_steps: int, bufs: tuple[F32, F32], out: F32) -> F32:
+    """:func:`_along` into preallocated arrays (``bufs`` are scratch, ``out`` gets the result).
+
+    The same float32 operations in the same order as the shifted-copy definition, so the result
+    is identical; only the zero-filled temporaries are gone.
+    """
     y = x
     for k in range(n_steps):
         s = 2**k
-        y = y + _shifted(y, round(s * tr), round(s * tc))
+        dst = bufs[k % 2]
+        rs, cs, rs2, cs2 = _shift_region(x.shape, round(s * tr), round(s * tc))
+        np.add(y[rs, cs], y[rs2, cs2], out=dst[rs, cs])
+        _copy_outside(dst, y, rs, cs)
+        y = dst
     h = (2**n_steps - 1) / 2
-    y = _shifted(y, -round(h * tr), -round(h * tc))
-    return y * np.float32(1.0 / 2**n_steps)
+    rs, cs, rs2, cs2 = _shift_region(x.shape, -round(h * tr), -round(h * tc))
+    np.multiply(y[rs2, cs2], np.float32(1.0 / 2**n_steps), out=out[rs, cs])
+    _zero_outside(out, rs, cs)
+    return out
 
 
 def _suppress_lobes(bright: F32, dark: F32, sigma: float) -> tuple[F32, F32]:
@@ -407,20 +448,142 @@ def oriented_energy(
     orient : ndarray of int8
         Index k of the best direction (line direction ``pi * k / n_orient``).
     """
-    best = np.full(rr.shape, -np.inf, np.float32)
-    orient = np.zeros(rr.shape, np.int8)
+    rows, cols = rr.shape
+    # Row strips of the inputs, zero-padded by ``pad`` columns and flattened: every shift of the
+    # doubling sums is one contiguous 1-D add. The padded filter on zeros equals the shifted-copy
+    # definition (offsets along a direction share their signs, so a tap that leaves the image never
+    # comes back), with the same float32 additions in the same order. Strips overlap by ``halo``
+    # rows and keep the working set in cache.
+    reach = 2**n_steps
+    halo, pad = reach + 1, reach + 1
+    width = cols + 2 * pad
+    strip = max(32, (1 << 17) // width)
+    n_buf = min(rows, strip + 2 * halo)
+    src_p = [np.zeros((n_buf, width), np.float32) for _ in range(5)]
+    work = [np.empty(n_buf * width, np.float32) for _ in range(6)]
+    best = np.full((rows, width), -np.inf, np.float32)
+    orient = np.zeros((rows, width), np.int8)
+    better = np.empty(strip * width, bool)
+    for a in range(0, rows, strip):
+        b = min(rows, a + strip)
+        lo, hi = max(0, a - halo), min(rows, b + halo)
+        for dst, v in zip(src_p, (rr, cc, rc, gr, gc)):
+            dst[: hi - lo, pad : pad + cols] = v[lo:hi]
+        n = (hi - lo) * width
+        _oriented_strip(
+            tuple(x.reshape(-1)[:n] for x in src_p),
+            width,
+            pad,
+            n_steps,
+            n_orient,
+            edge_k,
+            [w[:n] for w in work],
+            better[: (b - a) * width],
+            (a - lo) * width,
+            best[a:b].reshape(-1),
+            orient[a:b].reshape(-1),
+        )
+    out = best[:, pad : pad + cols] * np.float32(1.0 / 2**n_steps)
+    return out, np.ascontiguousarray(orient[:, pad : pad + cols])
+
+
+def _flat_shift_add(y: F32, off: int, dst: F32) -> None:
+    """``dst[i] = y[i] + y[i + off]`` (``y[i]`` where ``i + off`` is outside), 1-D."""
+    n = y.size
+    if off == 0:
+        np.add(y, y, out=dst)
+    elif abs(off) >= n:
+        dst[:] = y
+    elif off > 0:
+        np.add(y[: n - off], y[off:], out=dst[: n - off])
+        dst[n - off :] = y[n - off :]
+    else:
+        np.add(y[-off:], y[: n + off], out=dst[-off:])
+        dst[:-off] = y[:-off]
+
+
+def _along_sum_abs(
+    x: F32,
+    width: int,
+    pad: int,
+    tr: float,
+    tc: float,
+    n_steps: int,
+    bufs: tuple[F32, F32],
+    out: F32,
+) -> None:
+    """``|sum of x|`` over 2**n_steps pixels along (tr, tc), centred (flat rows of ``width``
+    with ``pad`` zero columns either side)."""
+    y = x
+    for k in range(n_steps):
+        s = 2**k
+        dst = bufs[k % 2]
+        _flat_shift_add(y, round(s * tr) * width + round(s * tc), dst)
+        y = dst
+    # the centring shift goes against the direction: sums centred outside the image are zero
+    y2 = y.reshape(-1, width)
+    y2[:, :pad] = 0
+    y2[:, width - pad :] = 0
+    h = (2**n_steps - 1) / 2
+    off = -(round(h * tr) * width + round(h * tc))
+    n = y.size
+    if abs(off) >= n:
+        out[:] = 0
+    elif off >= 0:
+        np.abs(y[off:], out=out[: n - off])
+        out[n - off :] = 0
+    else:
+        np.abs(y[: n + off], out=out[-off:])
+        out[:-off] = 0
+
+
+def _oriented_strip(
+    src: tuple[F32, F32, F32, F32, F32],
+    width: int,
+    pad: int,
+    n_steps: int,
+    n_orient: int,
+    edge_k: float,
+    work: list[F32],
+    better: npt.NDArray[np.bool_],
+    start: int,
+    best: F32,
+    orient: npt.NDArray[np.int8],
+) -> None:
+    """:func:`oriented_energy` (times ``2**n_steps``) of one flat padded strip into ``best``.
+
+    ``best`` and ``orient`` take the strip's flat elements ``start : start + best.size``.
+    """
+    rr, cc, rc, gr, gc = src
+    across, grad, tmp, u, b0, b1 = work
+    bufs = (b0, b1)
+    stop = start + best.size
+    kbuf = np.empty(best.size, np.int8)
     for k in range(n_orient):
         th = np.pi * k / n_orient
         tr, tc = float(np.sin(th)), float(np.cos(th))
         nr, nc = tc, -tr
-        across = np.float32(nr * nr) * rr + np.float32(2 * nr * nc) * rc + np.float32(nc * nc) * cc
-        grad = np.float32(nr) * gr + np.float32(nc) * gc
-        u = np.abs(_along(across, tr, tc, n_steps))
-        u -= np.float32(edge_k) * np.abs(_along(grad, tr, tc, n_steps))
-        better = u > best
-        best = np.where(better, u, best)
-        orient[better] = k
-    return best, orient
+        np.multiply(rr, np.float32(nr * nr), out=across)
+        np.multiply(rc, np.float32(2 * nr * nc), out=tmp)
+        across += tmp
+        np.multiply(cc, np.float32(nc * nc), out=tmp)
+        across += tmp
+        np.multiply(gr, np.float32(nr), out=grad)
+        np.multiply(gc, np.float32(nc), out=tmp)
+        grad += tmp
+        # the 1 / 2**n_steps of the means is exact and order-preserving: applied once at the end
+        _along_sum_abs(across, width, pad, tr, tc, n_steps, bufs, u)
+        _along_sum_abs(grad, width, pad, tr, tc, n_steps, bufs, tmp)
+        ub, tb = u[start:stop], tmp[start:stop]
+        if edge_k != 1.0:
+            tb *= np.float32(edge_k)
+        ub -= tb
+        # masked copies are slow: directions come in increasing k, so the index of the last
+        # strict improvement is the largest k that improved; fmax keeps best where u is NaN
+        np.greater(ub, best, out=better)
+        np.fmax(best, ub, out=best)
+        np.multiply(better.view(np.int8), np.int8(k), out=kbuf)
+        np.maximum(orient, kbuf, out=orient)
 
 
 def line_peaks(
@@ -431,17 +594,33 @@ def line_peaks(
     Parallel lines more than ``radius`` pixels apart stay apart.
     """
     keep = np.zeros(strength.shape, bool)
+    ge = np.empty(strength.shape, bool)
     for k in range(n_orient):
         th = np.pi * k / n_orient
         ok = orient == k
         # two pixels either side: the opposite-polarity side lobes of a thin line are not peaks
         for step in range(1, radius + 1):
             nr, nc = round(step * np.cos(th)), round(-step * np.sin(th))
-            ok &= (strength >= _shifted(strength, nr, nc)) & (
-                strength >= _shifted(strength, -nr, -nc)
-            )
+            _and_not_below_shifted(ok, strength, nr, nc, ge)
+            _and_not_below_shifted(ok, strength, -nr, -nc, ge)
         keep |= ok
     return keep
+
+
+def _and_not_below_shifted(
+    ok: npt.NDArray[np.bool_], x: F32, dr: int, dc: int, ge: npt.NDArray[np.bool_]
+) -> None:
+    """``ok &= x >= _shifted(x, dr, dc)`` without the shifted copy (``ge`` is scratch)."""
+    rs, cs, rs2, cs2 = _shift_region(x.shape, dr, dc)
+    np.greater_equal(x[rs, cs], x[rs2, cs2], out=ge[rs, cs])
+    ok[rs, cs] &= ge[rs, cs]
+    for sl in (
+        (slice(None, rs.start),),
+        (slice(rs.stop, None),),
+        (rs, slice(None, cs.start)),
+        (rs, slice(cs.stop, None)),
+    ):
+        ok[sl] &= x[sl] >= 0
 
 
 def _to_units(x: F32, valid: npt.NDArray[np.bool_], floor: float = 0.0) -> F32:
@@ -598,10 +777,11 @@ def belt_evidence(
         grd.append(grd[0] - grd[1])
         for i in range(3):
             u = np.abs(acr[i]) - np.abs(grd[i])
-            better = u > best[i]
-            best[i] = np.where(better, u, best[i])
             if i == 2:
-                orient[better] = k
+                # increasing k: the last strict improvement is the largest improving k
+                better = u > best[i]
+                np.maximum(orient, better.view(np.int8) * np.int8(k), out=orient)
+            np.fmax(best[i], u, out=best[i])
     margin = int(np.ceil(3 * sigma)) + 2
     good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
     ws = 3.0 / g

@@ -12,13 +12,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 from scipy import ndimage
 from shapely.geometry import LineString
 from skimage.filters import apply_hysteresis_threshold
 
 from bordewatch.vectorize import mask_to_polylines, sample_along, split_by_flags
 
-__all__ = ["LineParams", "LinePiece", "classify_lines", "epoch_lines", "line_mask"]
+__all__ = [
+    "LineParams",
+    "LinePiece",
+    "classify_lines",
+    "edge_steps",
+    "epoch_lines",
+    "follows_edge",
+    "line_mask",
+    "smoothed_units",
+]
 
 F32 = npt.NDArray[np.float32]
 UPGRADE_RATIO = 0.5
@@ -266,3 +276,67 @@ def _mode_filter(flags: npt.NDArray[np.int_], window: int) -> npt.NDArray[np.int
         ]
     )
     return np.argmax(votes + np.arange(4)[::-1, None] * 1e-4, axis=0).astype(int)
+
+
+# --- pre-existing structure along a line ------------------------------------------------------
+
+STEP_OFFSETS_M = (3.0, 4.0, 5.0)
+"""Half-distances across a line at which the two sides are compared (a fence is ~0.5 m wide)."""
+STEP_SHIFT_M = 1.0
+LINE_SIDE_M = 2.0
+"""A thin line (fence, wall) stands out of its sides this far away; a wider strip does not."""
+"""Misregistration tolerance: the comparison slides this far across the line."""
+
+
+def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> F32:
+    """``(gray - median) / MAD`` over valid pixels, smoothed over ``sigma_px`` (float32)."""
+    v = gray[::2, ::2][valid[::2, ::2]]
+    med = float(np.median(v)) if v.size else 0.0
+    mad = float(np.median(np.abs(v - med))) * 1.4826 if v.size else 1.0
+    z = np.where(valid, (gray - np.float32(med)) / np.float32(max(mad, 1e-6)), 0)
+    return ndimage.gaussian_filter(z.astype(np.float32), sigma_px, mode="nearest", truncate=3.0)
+
+
+def edge_steps(line: LineString, z: F32, gsd_m: float) -> npt.NDArray[np.float64]:
+    """Brightness step across ``line`` at every pixel step (largest over offsets and shifts).
+
+    The two sides of the line are compared ``STEP_OFFSETS_M`` away, with the pair slid up to
+    ``STEP_SHIFT_M`` across. A thin line (fence, wire, wall) has the same background on both
+    sides: ~0. A road side, field edge or bank is a step: as large as its contrast. Where the
+    epoch shows a line at the place standing out more than the sides differ, the step is 0.
+    """
+    n = max(2, int(np.ceil(line.length)) + 1)
+    d = np.linspace(0.0, line.length, n)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    tang = np.gradient(pts, axis=0)
+    tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
+    nx, ny = -tang[:, 1], tang[:, 0]
+
+    def at(k: float) -> npt.NDArray[np.float64]:
+        xs = np.clip(np.rint(pts[:, 0] + nx * k).astype(int), 0, z.shape[1] - 1)
+        ys = np.clip(np.rint(pts[:, 1] + ny * k).astype(int), 0, z.shape[0] - 1)
+        return z[ys, xs].astype(np.float64)
+
+    shift = max(1, round(STEP_SHIFT_M / gsd_m))
+    out = np.zeros(n)
+    line = np.zeros(n)
+    a = LINE_SIDE_M / gsd_m
+    for s in range(-shift, shift + 1):
+        for off in STEP_OFFSETS_M:
+            k = off / gsd_m
+            out = np.maximum(out, np.abs(at(k + s) - at(-k + s)))
+        # thin: the centre stands out of its sides already 2 m away (a road or strip does not)
+        line = np.maximum(line, np.abs(at(s) - 0.5 * (at(a + s) + at(-a + s))))
+    # a line of this epoch at the place (an old fence) stands out of both sides by more than
+    # the sides differ: not an edge
+    return np.where(line > out, 0.0, out)
+
+
+def follows_edge(line: LineString, z: F32, gsd_m: float, thr: float, *, frac: float = 0.5) -> bool:
+    """Whether ``line`` runs along a brightness step of ``z`` (``smoothed_units``).
+
+    True when the step across reaches ``thr`` MAD units over at least ``frac`` of the length:
+    the line is a road side, field edge or bank (within misregistration), not a fence. An edge
+    crossing the line at an angle answers in one spot only.
+    """
+    return bool(np.mean(edge_steps(line, z, gsd_m) >= thr) >= frac)

@@ -170,3 +170,19 @@ def test_given_sun_azimuth_is_reported(planted) -> None:
     pair, _ = planted
     out = detect_tile(pair, DetectConfig(sun_azimuth_deg=315.0))
     assert out.sun_azimuth_deg == (315.0, 315.0)
+
+
+def test_edge_is_not_a_fence_but_a_thin_line_is() -> None:
+    from bordewatch.detect.lines import follows_edge, smoothed_units
+
+    g = np.random.default_rng(3)
+    img = 0.4 + g.normal(scale=0.02, size=(120, 120)).astype(np.float32)
+    img[:, 60:72] += 0.4  # a road: its side (a step) along column 60
+    img[:, 20] -= 0.2  # a thin dark fence along column 20
+    z = smoothed_units(img.astype(np.float32), np.ones(img.shape, bool), 1.0)
+    edge = shapely.LineString([(60.5, 5), (60.5, 115)])
+    edge_off = shapely.LineString([(59, 5), (59, 115)])  # 1.5 px misregistered
+    fence = shapely.LineString([(20, 5), (20, 115)])
+    assert follows_edge(edge, z, 1.0, 1.5)
+    assert follows_edge(edge_off, z, 1.0, 1.5)
+    assert not follows_edge(fence, z, 1.0, 1.5)

@@ -151,3 +151,11 @@ def test_known_sun_direction_finds_the_tower(az: float) -> None:
     assert len(got) == 1 and _near(got[0], 128, 128)
     free = find_towers(maps, TowerParams(), None, north=north_pixel_dir(aff))[0]
     assert len(free) == 1 and _near(free[0], 128, 128)
+
+
+def test_after_only_tower_is_never_existing() -> None:
+    # the inventory needs the tower in both epochs: an after-only object is not "existing"
+    before, after = _ground(0), _ground(1)
+    _tower(after, 128, 128)
+    got = _run(before, after)
+    assert not [t for st, t in got if st == "existing"]
