@@ -677,6 +677,8 @@ def _dask_client(request: DetectRequest, n_tasks: int, progress: Progress) -> It
     """A client on ``request.scheduler``, or on a LocalCluster of single-threaded processes."""
     from distributed import Client, LocalCluster
 
+    _quiet_dask_logs()
+
     if request.scheduler:
         try:
             client = Client(request.scheduler, timeout=_CONNECT_TIMEOUT_S, set_as_default=False)
@@ -701,6 +703,20 @@ def _dask_client(request: DetectRequest, n_tasks: int, progress: Progress) -> It
     with cluster, Client(cluster, set_as_default=False) as client:
         _log_dashboard(client, progress)
         yield client
+
+
+def _quiet_dask_logs() -> None:
+    """Keep Dask's own loggers to real problems unless the user asked for debug logs (-vv).
+
+    Importing ``distributed`` sets its loggers to INFO (they would print the scheduler's
+    start-up chatter), and closing a LocalCluster can log a harmless CommClosedError traceback
+    from the batched sender; so this runs after the import.
+    """
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        return
+    for name in ("distributed", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("distributed.batched").setLevel(logging.CRITICAL)
 
 
 def _log_dashboard(client: Any, progress: Progress) -> None:

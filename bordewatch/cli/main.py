@@ -56,14 +56,6 @@ def cli(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Dask and tornado log at INFO through their own loggers; keep them to real problems unless
-    # -vv. Closing a LocalCluster can log a harmless CommClosedError traceback from the batched
-    # sender while workers shut down: that one is hidden unless -vv.
-    quiet_level = logging.DEBUG if verbose >= 2 else logging.ERROR
-    for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(quiet_level)
-    if verbose < 2:
-        logging.getLogger("distributed.batched").setLevel(logging.CRITICAL)
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     ctx.obj["verbose"] = verbose
