@@ -18,10 +18,14 @@ from pathlib import Path
 
 import _pipeline_standins as standins
 import dask
+import distributed  # noqa: F401  (loads its config first: dask.config.set below must not replace it)
 import pytest
 import shapely
 from click.testing import CliRunner
 
+# Import the real stages before any stand-in is installed: modules that bind stage functions by
+# name at import time (report.py binds rollup's) would otherwise keep a stand-in for the session.
+import bordewatch.report  # noqa: F401
 from bordewatch.border import load_border
 from bordewatch.errors import DetectionError, OutputExistsError, ResumeMismatchError
 from bordewatch.pipeline import DetectRequest, RunSummary, run_detect
