@@ -17,6 +17,7 @@ import pytest
 import shapely
 
 from bordewatch.border import GEOD, Border, default_border, hrw_areas
+from bordewatch.outputs import DETECTION_COLUMNS
 from bordewatch.rollup import SEGMENT_COLUMNS, headline, per_area, rollup_per_km
 
 KM_RANGE = (800.0, 805.0)
@@ -98,20 +99,7 @@ def make_detections(b: Border) -> gpd.GeoDataFrame:
         round(GEOD.geometry_length(g), 1) if g.geom_type != "Point" else None for g in gdf.geometry
     ]
     gdf["tile"] = [f"PRK-CHN-{np.floor(k):08.3f}" for k in km]
-    return gdf[
-        [
-            "id",
-            "class",
-            "status",
-            "score",
-            "km",
-            "offset_m",
-            "length_m",
-            "tile",
-            "method",
-            "geometry",
-        ]
-    ]
+    return gdf[list(DETECTION_COLUMNS)]
 
 
 TILE_FRACTIONS = {800: 1.0, 801: 1.0, 802: 0.5, 803: 0.0, 804: 1.0}
