@@ -93,3 +93,11 @@ class EmptyTileWarning(BordewatchWarning):
 
 class NoDataWarning(BordewatchWarning):
     """An input has much nodata (or clouds) where it was needed."""
+
+
+class DiskFullError(OutputError):
+    """The disk filled up while writing outputs; the earlier outputs are left as they were."""
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path

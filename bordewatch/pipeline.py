@@ -49,7 +49,7 @@ import rasterio.features
 import shapely
 
 from bordewatch import __version__
-from bordewatch.atomic import atomic_path, atomic_write_text
+from bordewatch.atomic import atomic_path, atomic_write_text, disk_full_error, staged_dir
 from bordewatch.border import Border, load_border, parse_km_range
 from bordewatch.cache import CACHE_DIRNAME, TileCache, check_resume, file_identity, run_key
 from bordewatch.errors import (
@@ -380,20 +380,25 @@ def run_detect(request: DetectRequest) -> RunSummary:
         _execute(run, progress)
         progress.close()
         run.timings["detect_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
         checksums = sha.result()
-        n_detections = _write_outputs(run, checksums, start)
-        run.timings["write_s"] = time.perf_counter() - t0
     except BaseException:
         stop.set()
         raise
     finally:
         hasher.shutdown(wait=True)
-    t0 = time.perf_counter()
-    report_path, headline = _build_report(request.out_dir)
-    run.timings["report_s"] = time.perf_counter() - t0
-    run.timings["total_s"] = time.perf_counter() - start
-    _write_run_json(run, checksums)
+    # Every final file is written into a staging folder and moved into place together (run.json
+    # last), so a failure here (a full disk, say) leaves an earlier run's outputs as they were.
+    with staged_dir(request.out_dir, replaces=OUTPUT_NAMES, last="run.json") as stage:
+        t0 = time.perf_counter()
+        n_detections = _write_outputs(run, checksums, start, stage)
+        run.timings["write_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report_path, headline = _build_report(stage)
+        run.timings["report_s"] = time.perf_counter() - t0
+        run.timings["total_s"] = time.perf_counter() - start
+        _write_run_json(run, checksums, stage)
+    if report_path is not None:
+        report_path = request.out_dir / report_path.relative_to(stage)
     return RunSummary(
         out_dir=request.out_dir,
         tiles_total=len(run.tiles),
@@ -661,9 +666,18 @@ def _record(
     km = tile.km_end - tile.km_start
     pixels = float(tile.width * tile.height)
     if result is not None:
-        run.results[tile.id] = run.cache.store(result)
+        try:
+            run.results[tile.id] = run.cache.store(result)
+        except Exception as err:
+            full = disk_full_error(run.cache.directory, err)
+            if full is None:
+                raise
+            raise full from err
         progress.advance(km, pixels)
         return
+    full = disk_full_error(run.cache.directory, error) if error is not None else None
+    if full is not None:  # every later tile would fail the same way: stop now, keep what is done
+        raise full from error
     message = f"{type(error).__name__}: {error}"
     run.failed[tile.id] = message
     progress.advance(km, pixels, failed=True)
@@ -730,11 +744,10 @@ def _log_dashboard(client: Any, progress: Progress) -> None:
 
 
 # ---------------------------------------------------------------------- writing
-def _write_outputs(run: _Run, checksums: dict[str, str], start: float) -> int:
-    """Merge and write every final file (temp + rename); return the number of detections."""
+def _write_outputs(run: _Run, checksums: dict[str, str], start: float, out: Path) -> int:
+    """Merge and write every final file into ``out``; return the number of detections."""
     from bordewatch import outputs, rollup
 
-    out = run.request.out_dir
     ordered = [run.results[t.id] for t in run.tiles if t.id in run.results]
     detections = outputs.merge_detections(ordered, run.tiles, run.border)
     with atomic_path(out / "detections.geojson") as tmp:
@@ -757,16 +770,14 @@ def _write_outputs(run: _Run, checksums: dict[str, str], start: float) -> int:
     if parts:
         with atomic_path(out / "change.tif") as tmp:
             outputs.write_change_cog(parts, tmp, crs=crs, gsd_m=run.gsd_m)
-    elif (out / "change.tif").exists():
-        (out / "change.tif").unlink()  # stale, from an earlier run in this folder
     run.timings["total_s"] = time.perf_counter() - start
-    _write_run_json(run, checksums)
+    _write_run_json(run, checksums, out)  # the report reads it
     return len(detections)
 
 
-def _write_run_json(run: _Run, checksums: dict[str, str]) -> None:
+def _write_run_json(run: _Run, checksums: dict[str, str], out: Path) -> None:
     text = json.dumps(_run_record(run, checksums), indent=2, default=str)
-    atomic_write_text(run.request.out_dir / "run.json", text + "\n")
+    atomic_write_text(out / "run.json", text + "\n")
 
 
 def _run_crs(run: _Run) -> str:
