@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -35,10 +36,13 @@ from bordewatch.border import DEFAULT_BORDER_ID, Border, default_border, hrw_are
 from bordewatch.errors import BordewatchError, RunFolderError
 from bordewatch.rollup import SEGMENT_COLUMNS, Headline, headline, per_area, rollup_per_km
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ReportFiles",
     "RunInputs",
     "build_report",
+    "detections_source",
     "format_segments",
     "read_chip",
     "read_run",
@@ -71,6 +75,9 @@ class RunInputs:
     side : str
     crs : str
         The run's metric CRS.
+    detections_source : str
+        Where the detections were read: ``detections.geojson``, or the GPKG's ``detections``
+        layer when that is the copy a user edited (see :func:`detections_source`).
     """
 
     run_dir: Path
@@ -81,6 +88,7 @@ class RunInputs:
     km_range: tuple[float, float]
     side: str
     crs: str
+    detections_source: str = "detections.geojson"
 
     @property
     def uses_default_border(self) -> bool:
@@ -111,16 +119,65 @@ def read_run(run_dir: Path) -> RunInputs:
         raise RunFolderError(
             f"{run_dir / 'run.json'}: lacks a valid 'km_range' or 'crs' ({err})"
         ) from err
+    path, layer = detections_source(run_dir)
     return RunInputs(
         run_dir=run_dir,
         meta=meta,
         border=_read_border(meta, gpkg),
-        detections=_read_detections(run_dir / "detections.geojson"),
+        detections=_read_detections(path, layer=layer),
         tiles=_read_tiles(gpkg),
         km_range=km_range,
         side=str(meta.get("parameters", {}).get("side", "both")),
         crs=crs,
+        detections_source=path.name + (f" (layer {layer!r})" if layer else ""),
     )
+
+
+def _detection_ids(path: Path, layer: str | None) -> list[str] | None:
+    import pyogrio
+
+    try:
+        table = pyogrio.read_dataframe(path, layer=layer, columns=["id"], read_geometry=False)
+    except Exception:  # no such layer / column, unreadable: not a candidate
+        return None
+    return sorted(map(str, table["id"])) if "id" in table.columns else None
+
+
+def detections_source(run_dir: Path) -> tuple[Path, str | None]:
+    """Which copy of the detections to report: the GeoJSON, or the GPKG layer a user edited.
+
+    A run writes the same detections twice: ``detections.geojson`` and the ``detections`` layer
+    of ``bordewatch.gpkg`` (the one QGIS opens styled). A user who deletes false positives edits
+    one of them. When both hold the same detection ids the GeoJSON is used; when they differ, the
+    one modified last is used, and a warning names both so the choice is never silent.
+
+    Returns
+    -------
+    path : Path
+    layer : str or None
+        ``"detections"`` when the GPKG layer is to be read.
+    """
+    run_dir = Path(run_dir)
+    geojson, gpkg = run_dir / "detections.geojson", run_dir / "bordewatch.gpkg"
+    if not (geojson.exists() and gpkg.exists()):
+        return geojson, None
+    in_geojson, in_gpkg = _detection_ids(geojson, None), _detection_ids(gpkg, "detections")
+    if in_geojson is None or in_gpkg is None or in_geojson == in_gpkg:
+        return geojson, None
+    use_gpkg = gpkg.stat().st_mtime > geojson.stat().st_mtime
+    chosen, other = (gpkg, geojson) if use_gpkg else (geojson, gpkg)
+    n_chosen, n_other = (
+        (len(in_gpkg), len(in_geojson)) if use_gpkg else (len(in_geojson), len(in_gpkg))
+    )
+    log.warning(
+        "%s: its detections differ from %s (%d vs %d features); using %s, the one edited last",
+        chosen,
+        other,
+        n_chosen,
+        n_other,
+        chosen.name,
+    )
+    return chosen, "detections" if use_gpkg else None
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -181,13 +238,14 @@ def _read_border(meta: dict[str, Any], gpkg: Path) -> Border:
     )
 
 
-def _read_detections(path: Path) -> gpd.GeoDataFrame:
+def _read_detections(path: Path, *, layer: str | None = None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise RunFolderError(f"{path}: not found; is this a finished bordewatch run folder?")
     try:
-        det = gpd.read_file(path)
+        det = gpd.read_file(path, layer=layer)
     except Exception as err:
-        raise RunFolderError(f"{path}: cannot read as GeoJSON ({err})") from err
+        what = f"layer {layer!r}" if layer else "GeoJSON"
+        raise RunFolderError(f"{path}: cannot read as {what} ({err})") from err
     if len(det) == 0:
         return gpd.GeoDataFrame(
             {"id": [], "class": [], "status": [], "score": []}, geometry=[], crs="EPSG:4326"
@@ -598,6 +656,7 @@ def _provenance(run: RunInputs) -> list[tuple[str, str]]:
             f"{run.km_range[0]:g}–{run.km_range[1]:g} ({run.km_range[1] - run.km_range[0]:,.2f} km)",
         ),
         ("run CRS", run.crs),
+        ("detections read from", run.detections_source),
         (
             "tiles",
             f"{tiles.get('total', len(run.tiles))} planned, {tiles.get('done', 'n/a')} done, "

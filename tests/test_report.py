@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from bordewatch.border import GEOD
 from bordewatch.cli.main import cli
 from bordewatch.errors import RunFolderError
-from bordewatch.report import build_report
+from bordewatch.report import build_report, read_run
 from bordewatch.rollup import SEGMENT_COLUMNS, rollup_per_km
 
 _spec = importlib.util.spec_from_file_location(
@@ -205,6 +205,38 @@ def test_edit_detections_and_rebuild_via_cli(built, tmp_path: Path) -> None:
     assert before == 3 and csv["new_watchtowers"].sum() == 0
     assert not (copy / "figures" / "chip_watchtower_9.png").exists()  # stale chip removed
     assert len(list((copy / "figures").glob("chip_watchtower_*.png"))) == 3
+
+
+def test_edits_made_in_the_gpkg_are_reported(built, tmp_path: Path, caplog) -> None:
+    """A user who deletes detections in QGIS edits the GPKG layer: the report follows that copy."""
+    import os
+
+    import geopandas as gpd
+
+    run, _ = built
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    gpkg = copy / "bordewatch.gpkg"
+    layer = gpd.read_file(gpkg, layer="detections")
+    new_towers = (layer["class"] == "watchtower") & (layer["status"] == "new")
+    assert new_towers.sum() == 3
+    layer[~new_towers].to_file(gpkg, layer="detections", driver="GPKG")
+    stamp = (copy / "detections.geojson").stat().st_mtime
+    os.utime(gpkg, (stamp + 10, stamp + 10))  # QGIS saved it after the run wrote the GeoJSON
+    with caplog.at_level("WARNING", logger="bordewatch.report"):
+        result = CliRunner().invoke(cli, ["report", "--run", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert "Watchtowers and guard posts: 3 before -> 2 after (0 new" in result.output
+    assert "using bordewatch.gpkg, the one edited last" in caplog.text
+    assert "bordewatch.gpkg (layer &#39;detections&#39;)" in (copy / "report.html").read_text()
+    # the GeoJSON edited last wins instead, and identical copies give no warning
+    os.utime(gpkg, (stamp - 10, stamp - 10))
+    assert read_run(copy).detections_source == "detections.geojson"
+    (copy / "detections.geojson").unlink()
+    layer.to_crs("EPSG:4326").to_file(copy / "detections.geojson", driver="GeoJSON")
+    layer.to_file(gpkg, layer="detections", driver="GPKG")
+    caplog.clear()
+    assert read_run(copy).detections_source == "detections.geojson" and not caplog.text
 
 
 def test_bad_run_folders(tmp_path: Path, built) -> None:
