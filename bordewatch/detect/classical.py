@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from affine import Affine
+from rasterio.features import rasterize
 from shapely.geometry import Point
 
 from bordewatch.detect.change import change_score
@@ -23,7 +24,6 @@ from bordewatch.detect.evidence import (
     compute_evidence,
     line_evidence,
     scales_for_gsd,
-    to_gray,
 )
 from bordewatch.detect.lines import (
     LineParams,
@@ -35,6 +35,7 @@ from bordewatch.detect.lines import (
     peak_lines,
     smoothed_units,
     status_of_changed,
+    strip_half_width,
 )
 from bordewatch.detect.posts import (
     TowerParams,
@@ -69,11 +70,6 @@ LANE_MAX_GSD_M = 8.0
 TOWER_PARAMS = TowerParams()
 BELT = "fence-belt"
 """Internal class of new fences found by the belt filter (reported as ``fence``)."""
-LANE_EDGE_M = 3.0
-THIN_LANE_EDGE = 2.0 / 3.0
-"""Thin-line new fences are cut within this fraction of ``LANE_EDGE_M`` of a new lane (its
-straight edges answer the thin-line filter; a real fence beside the lane lies farther out)."""
-"""New-fence evidence within this distance of a new patrol lane's centre line is the lane's."""
 
 
 def fence_params(config: DetectConfig) -> LineParams:
@@ -118,14 +114,26 @@ def _to_full(line: shapely.LineString, f: float) -> shapely.LineString:
     return shapely.transform(line, lambda xy: (xy + 0.5) * f - 0.5)
 
 
-def _belt_fences(be: BeltEvidence, params: LineParams, gsd_b: float) -> list[LinePiece]:
-    changed = peak_lines(be.diff, be.peak_diff, params, gsd_b)
+def _belt_fences(
+    be: BeltEvidence, params: LineParams, gsd_b: float, keep_out: np.ndarray | None = None
+) -> list[LinePiece]:
+    peaks = be.peak_diff if keep_out is None else be.peak_diff & ~keep_out
+    changed = peak_lines(be.diff, peaks, params, gsd_b)
     pieces = status_of_changed(changed, be.after, be.before, be.diff, params, gsd_b)
     return [p for p in pieces if p.status == "new"]
 
 
-def _fences(le: LineEvidence, params: LineParams, gsd_w: float) -> list[LinePiece]:
-    changed = peak_lines(le.fence_diff, le.fence_peak_diff, params, gsd_w)
+def _fences(
+    le: LineEvidence, params: LineParams, gsd_w: float, keep_out: np.ndarray | None = None
+) -> list[LinePiece]:
+    """Changed (new, upgraded, removed) and existing fence pieces on the working grid.
+
+    ``keep_out`` (working grid) masks the ridge of the difference where a new patrol lane and
+    its edges lie, so that a fence a few metres beside the lane is traced on its own instead
+    of merging with the lane edge's ridge.
+    """
+    peaks = le.fence_peak_diff if keep_out is None else le.fence_peak_diff & ~keep_out
+    changed = peak_lines(le.fence_diff, peaks, params, gsd_w)
     pieces = status_of_changed(
         changed, le.fence_after, le.fence_before, le.fence_diff, params, gsd_w
     )
@@ -135,20 +143,80 @@ def _fences(le: LineEvidence, params: LineParams, gsd_w: float) -> list[LinePiec
     )
 
 
+def _block_any(mask: np.ndarray, f: int) -> np.ndarray:
+    """Whether any pixel of each f x f block is set (grids sharing their origin corner)."""
+    if f == 1:
+        return mask
+    rows, cols = mask.shape
+    pr, pc = (-rows) % f, (-cols) % f
+    m = np.pad(mask, ((0, pr), (0, pc))) if pr or pc else mask
+    return m.reshape(m.shape[0] // f, f, m.shape[1] // f, f).any(axis=(1, 3))
+
+
+LANE_EDGE_MARGIN_M = 1.5
+"""Thin-line new fences within this distance outside a new lane's edge are the edge's answer to
+the thin-line filter (the response of a step sits about a filter width out, plus
+misregistration); a fence beside a lane stands farther out."""
+BELT_LANE_MARGIN_M = 1.0
+"""Belt-filter new fences whose ridge lies on a new lane (within this margin of its edge) are the
+lane's: the belt filter answers any band of cleared width."""
+EXPLAINED_MARGIN_M = 1.0
+"""Pixels within this distance of a lane's edge belong to the lane for the edge test."""
+
+
+def _lane_strips(
+    items: list[tuple[str, LinePiece]], za: np.ndarray, zb: np.ndarray, gsd: float
+) -> list[tuple[str, shapely.LineString, float]]:
+    """``(status, centre line, half-width px)`` of every patrol-lane piece (width measured in
+    the epoch that shows it)."""
+    out = []
+    for cls, p in items:
+        if cls == "patrol_lane":
+            z = zb if p.status == "removed" else za
+            out.append((p.status, p.line, strip_half_width(p.line, z, gsd)))
+    return out
+
+
+def _strip_mask(
+    strips: list[tuple[str, shapely.LineString, float]], shape: tuple[int, int], margin_px: float
+) -> np.ndarray | None:
+    """Pixels of the lane strips (widened by ``margin_px``), or None when there is none."""
+    if not strips:
+        return None
+    polys = [line.buffer(hw + margin_px, cap_style="flat") for _, line, hw in strips]
+    shapes = [(g, 1) for g in polys if not g.is_empty]
+    if not shapes:
+        return None
+    # pixel centres are at integer coordinates: the raster grid starts half a pixel before
+    return rasterize(
+        shapes,
+        out_shape=shape,
+        transform=Affine.translation(-0.5, -0.5),
+        fill=0,
+        dtype="uint8",
+    ).astype(bool)
+
+
 def _drop_lane_edges(
-    items: list[tuple[str, LinePiece]], reach_px: float, min_px: float
+    items: list[tuple[str, LinePiece]],
+    strips: list[tuple[str, shapely.LineString, float]],
+    gsd: float,
+    min_px: float,
 ) -> list[tuple[str, LinePiece]]:
-    """Cut new-fence pieces out where they run on a new patrol lane.
+    """Cut new-fence pieces out where they run on or along the edge of a new patrol lane.
 
     A new lane changes a band as wide as a cleared belt, so the belt filter (class ``BELT``)
-    answers on it within ``reach_px``; its edges answer the thin-line filter closer in. What is left of a piece must still be
-    ``min_px`` long. Returns the items with ``BELT`` renamed ``fence``.
+    answers on it; its edges answer the thin-line filter just outside it. The zones follow each
+    lane's measured half-width. What is left of a piece must still be ``min_px`` long. Returns
+    the items with ``BELT`` renamed ``fence``.
     """
-    lanes = [p.line for c, p in items if c == "patrol_lane" and p.status == "new"]
-    if not lanes:
+    new = [(line, hw) for st, line, hw in strips if st == "new"]
+    if not new:
         return [("fence" if c == BELT else c, p) for c, p in items]
-    near = shapely.union_all(lanes)
-    zones = {BELT: near.buffer(reach_px), "fence": near.buffer(reach_px * THIN_LANE_EDGE)}
+    zones = {
+        BELT: shapely.union_all([ln.buffer(hw + BELT_LANE_MARGIN_M / gsd) for ln, hw in new]),
+        "fence": shapely.union_all([ln.buffer(hw + LANE_EDGE_MARGIN_M / gsd) for ln, hw in new]),
+    }
     out: list[tuple[str, LinePiece]] = []
     for cls, p in items:
         if cls not in zones or p.status != "new":
@@ -171,9 +239,13 @@ EDGE_STEP = 1.5
 EDGE_FRAC = 0.5
 
 
-STRAIGHT_SHORT = 0.98
-"""A fence piece shorter than ``LONG_M`` is nearly straight: chord / length at least this."""
+STRAIGHT_DEV_M = 1.5
+"""A fence piece shorter than ``LONG_M`` strays at most this far (or ``STRAIGHT_DEV_FRAC`` of
+its length) from the straight line through its ends: texture and field mosaics wiggle, a
+fence is straight or gently curved (a skeleton's jag or short hook stays within it)."""
+STRAIGHT_DEV_FRAC = 0.04
 STRAIGHT_LONG = 0.9
+"""A longer piece (which may follow a river bend) has chord / length at least this."""
 LONG_M = 150.0
 
 
@@ -182,12 +254,23 @@ def _straight(line: shapely.LineString, gsd: float) -> bool:
     c = shapely.get_coordinates(line)
     if line.length <= 0 or len(c) < 2:
         return False
-    ratio = float(np.hypot(*(c[-1] - c[0]))) / line.length
-    return ratio >= (STRAIGHT_SHORT if line.length * gsd < LONG_M else STRAIGHT_LONG)
+    chord = float(np.hypot(*(c[-1] - c[0])))
+    if line.length * gsd >= LONG_M:
+        return chord / line.length >= STRAIGHT_LONG
+    if chord <= 0:
+        return False
+    d = c[-1] - c[0]
+    dev = np.abs(d[0] * (c[:, 1] - c[0, 1]) - d[1] * (c[:, 0] - c[0, 0])) / chord
+    return float(dev.max()) * gsd <= max(STRAIGHT_DEV_M, STRAIGHT_DEV_FRAC * line.length * gsd)
 
 
 def _drop_edge_fences(
-    items: list[tuple[str, LinePiece]], pair: TilePair, gsd: float
+    items: list[tuple[str, LinePiece]],
+    zb: np.ndarray,
+    za: np.ndarray,
+    gsd: float,
+    explained: np.ndarray | None,
+    lane_edges: shapely.Geometry | None = None,
 ) -> list[tuple[str, LinePiece]]:
     """Drop fence pieces (any status) that wiggle or follow a step edge of either epoch.
 
@@ -195,13 +278,13 @@ def _drop_edge_fences(
     and banks are what misregistration, crops and water levels put into the difference and
     into the per-epoch inventory, and crop-strip boundaries that changed. Every status is
     tested against both epochs (a thin line of the epoch itself is exempt, see
-    :func:`~bordewatch.detect.lines.edge_steps`).
+    :func:`~bordewatch.detect.lines.edge_steps`); steps made by a patrol lane beside the
+    fence (``explained``) are the lane's, not an edge the fence follows. A ``new`` fence
+    brings its own surroundings (a cleared belt centred on it): in the after epoch only true
+    steps count, while any structure at the place before (a road, lane or edge, where the
+    difference has residuals) still does. A piece mostly within ``lane_edges`` (a lane and
+    its edges) runs on the lane: its steps are not excused.
     """
-    if not any(c == "fence" for c, _ in items):
-        return items
-    sigma = max(0.5, 1.0 / gsd)
-    zb = smoothed_units(to_gray(pair.before, pair.bands), pair.valid, sigma)
-    za = None
     out = []
     for cls, p in items:
         if cls != "fence":
@@ -209,11 +292,15 @@ def _drop_edge_fences(
             continue
         if not _straight(p.line, gsd):
             continue
-        if follows_edge(p.line, zb, gsd, EDGE_STEP, frac=EDGE_FRAC):
-            continue
-        if za is None:
-            za = smoothed_units(to_gray(pair.after, pair.bands), pair.valid, sigma)
-        if follows_edge(p.line, za, gsd, EDGE_STEP, frac=EDGE_FRAC):
+        new = p.status == "new"
+        on_lane = lane_edges is not None and (
+            p.line.intersection(lane_edges).length > EDGE_FRAC * p.line.length
+        )
+        ex = None if on_lane else explained
+        if any(
+            follows_edge(p.line, z, gsd, EDGE_STEP, frac=EDGE_FRAC, explained=ex, steps_only=only)
+            for z, only in ((zb, False), (za, new))
+        ):
             continue
         out.append((cls, p))
     return out
@@ -259,6 +346,58 @@ def _towers(ev_b, ev_a, scales, config, affine, pair):
     return out, az
 
 
+def _check_fences(
+    items: list[tuple[str, LinePiece]],
+    zb: np.ndarray,
+    za: np.ndarray,
+    strips: list[tuple[str, shapely.LineString, float]],
+    config: DetectConfig,
+    gsd: float,
+) -> list[tuple[str, LinePiece]]:
+    """Fence pieces less lane edges, wiggles and step edges (``BELT`` becomes ``fence``)."""
+    kept = _drop_lane_edges(items, strips, gsd, config.min_fence_length_m / gsd)
+    if not any(c == "fence" for c, _ in kept):
+        return kept
+    explained = _strip_mask(strips, za.shape, EXPLAINED_MARGIN_M / gsd)
+    edges = None
+    if strips:
+        margin = LANE_EDGE_MARGIN_M / gsd
+        edges = shapely.union_all([ln.buffer(hw + margin) for _, ln, hw in strips])
+    return _drop_edge_fences(kept, zb, za, gsd, explained, edges)
+
+
+def _fence_items(
+    pair: TilePair,
+    config: DetectConfig,
+    scales: Scales,
+    strips: list[tuple[str, shapely.LineString, float]],
+) -> list[tuple[str, LinePiece]]:
+    """Thin-line and belt fence pieces in full-resolution pixel coordinates.
+
+    New lanes (``strips``) and their edges are masked out of the ridges first.
+    """
+    gsd = scales.gsd_m
+    le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales)
+    f = le.factor
+    new = [s for s in strips if s[0] == "new"]
+    zone = _strip_mask(new, pair.valid.shape, LANE_EDGE_MARGIN_M / gsd)
+    be = le.belt
+    keep_w = keep_b = None
+    if zone is not None:
+        keep_w = _block_any(zone, f)[: le.fence_diff.shape[0], : le.fence_diff.shape[1]]
+        belt_zone = _strip_mask(new, pair.valid.shape, BELT_LANE_MARGIN_M / gsd)
+        keep_b = _block_any(belt_zone, be.factor)[: be.diff.shape[0], : be.diff.shape[1]]
+    items = [
+        ("fence", replace(p, line=_to_full(p.line, f)))
+        for p in _fences(le, fence_params(config), gsd * f, keep_w)
+    ]
+    items += [
+        (BELT, replace(p, line=_to_full(p.line, be.factor)))
+        for p in _belt_fences(be, belt_params(config), gsd * be.factor, keep_b)
+    ]
+    return items
+
+
 def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
     """Detect fences, patrol lanes and towers in both epochs of a tile and match them.
 
@@ -279,24 +418,10 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         log.info("tile %s: %.1f m pixels: no infrastructure detection", pair.tile.id, gsd)
         return DetectorOutput(detections=(), change=change)
     scales = scales_for_gsd(gsd)
-    le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales)
-    f = le.factor
-    gsd_w = gsd * f
-    items: list[tuple[str, LinePiece]] = []
-    if gsd < FENCE_MAX_GSD_M:
-        items += [("fence", p) for p in _fences(le, fence_params(config), gsd_w)]
-        be = le.belt
-        bp = belt_params(config)
-        items += [
-            (BELT, replace(p, line=_to_full(p.line, be.factor / f)))
-            for p in _belt_fences(be, bp, gsd * be.factor)
-        ]
-    else:
-        log.info("tile %s: %.1f m pixels: fences and towers are invisible", pair.tile.id, gsd)
     ev_b = compute_evidence(pair.before, pair.valid, pair.bands, scales)
     ev_a = compute_evidence(pair.after, pair.valid, pair.bands, scales)
     lp = lane_params(config)
-    items += _line_detections(
+    items = _line_detections(
         "patrol_lane",
         epoch_lines(ev_b.lane, lp, gsd),
         epoch_lines(ev_a.lane, lp, gsd),
@@ -306,9 +431,16 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         lp,
         gsd,
     )
-    full = [(cls, replace(p, line=_to_full(p.line, f))) for cls, p in items]
-    kept = _drop_lane_edges(full, LANE_EDGE_M / gsd, config.min_fence_length_m / gsd)
-    kept = _drop_edge_fences(kept, pair, gsd)
+    if gsd < FENCE_MAX_GSD_M:
+        sigma = max(0.5, 1.0 / gsd)
+        zb = smoothed_units(ev_b.gray, pair.valid, sigma)
+        za = smoothed_units(ev_a.gray, pair.valid, sigma)
+        strips = _lane_strips(items, za, zb, gsd)
+        items += _fence_items(pair, config, scales, strips)
+        kept = _check_fences(items, zb, za, strips, config, gsd)
+    else:
+        log.info("tile %s: %.1f m pixels: fences and towers are invisible", pair.tile.id, gsd)
+        kept = items
     dets = [
         Detection(cls, p.status, round(p.score, 4), to_tile_crs(p.line, affine)) for cls, p in kept
     ]

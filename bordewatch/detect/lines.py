@@ -28,6 +28,7 @@ __all__ = [
     "follows_edge",
     "line_mask",
     "smoothed_units",
+    "strip_half_width",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -297,34 +298,121 @@ def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> 
     return ndimage.gaussian_filter(z.astype(np.float32), sigma_px, mode="nearest", truncate=3.0)
 
 
-def edge_steps(line: LineString, z: F32, gsd_m: float) -> npt.NDArray[np.float64]:
-    """Brightness step across ``line`` at every pixel step (largest over offsets and shifts).
-
-    The two sides of the line are compared ``STEP_OFFSETS_M`` away, with the pair slid up to
-    ``STEP_SHIFT_M`` across. A thin line (fence, wire, wall) has the same background on both
-    sides: ~0. A road side, field edge or bank is a step: as large as its contrast. Where the
-    epoch shows a line at the place standing out more than the sides differ, the step is 0.
-    """
+def _normals(line: LineString) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Points every pixel along ``line`` and the unit normals there (x=col, y=row)."""
     n = max(2, int(np.ceil(line.length)) + 1)
     d = np.linspace(0.0, line.length, n)
     pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
     tang = np.gradient(pts, axis=0)
     tang /= np.maximum(np.hypot(tang[:, 0], tang[:, 1]), 1e-9)[:, None]
-    nx, ny = -tang[:, 1], tang[:, 0]
+    return pts, np.column_stack([-tang[:, 1], tang[:, 0]])
+
+
+def _index_at(
+    pts: npt.NDArray[np.float64], nrm: npt.NDArray[np.float64], k: float, shape: tuple[int, ...]
+) -> tuple[npt.NDArray[np.int_], npt.NDArray[np.int_]]:
+    """Nearest (row, col) indices ``k`` pixels across from ``pts`` along ``nrm`` (clipped)."""
+    xs = np.clip(np.rint(pts[:, 0] + nrm[:, 0] * k).astype(int), 0, shape[1] - 1)
+    ys = np.clip(np.rint(pts[:, 1] + nrm[:, 1] * k).astype(int), 0, shape[0] - 1)
+    return ys, xs
+
+
+STRIP_REACH_M = 8.0
+"""Half-width estimates of a strip look this far across it (lanes are 2–8 m wide)."""
+STRIP_MIN_CONTRAST = 0.5
+"""A strip side standing out of its background by less than this (MAD units) has no width."""
+
+
+def strip_half_width(line: LineString, z: F32, gsd_m: float, *, default_m: float = 2.0) -> float:
+    """Half-width in pixels of a bright strip (patrol lane) along its centre ``line``.
+
+    The profile across the strip (median along it) is followed out on each side to where it
+    falls halfway from the centre to the background ``STRIP_REACH_M`` away; the narrower side
+    is taken (the other may merge with a cleared belt or a road). ``default_m`` where a side
+    hardly stands out.
+
+    Parameters
+    ----------
+    line : LineString
+        Centre line, pixel coordinates.
+    z : ndarray of float32
+        Brightness in background units (:func:`smoothed_units`).
+    gsd_m : float
+    default_m : float
+
+    Returns
+    -------
+    float
+        Half-width in pixels, between 0.5 m and ``STRIP_REACH_M / 2``.
+    """
+    pts, nrm = _normals(line)
+    step = max(1.0, 0.5 / gsd_m)
+    ks = np.arange(0.0, STRIP_REACH_M / gsd_m + 0.5 * step, step)
+    widths = []
+    for sign in (-1.0, 1.0):
+        prof = np.array([float(np.median(z[_index_at(pts, nrm, sign * k, z.shape)])) for k in ks])
+        centre, bg = prof[0], float(np.median(prof[-max(2, len(ks) // 4) :]))
+        if centre - bg < STRIP_MIN_CONTRAST:
+            continue
+        below = np.nonzero(prof <= 0.5 * (centre + bg))[0]
+        if below.size:
+            widths.append(float(ks[below[0]]))
+    hw = min(widths) if widths else default_m / gsd_m
+    return float(np.clip(hw, 0.5 / gsd_m, 0.5 * STRIP_REACH_M / gsd_m))
+
+
+def edge_steps(
+    line: LineString,
+    z: F32,
+    gsd_m: float,
+    *,
+    explained: npt.NDArray[np.bool_] | None = None,
+    steps_only: bool = False,
+) -> npt.NDArray[np.float64]:
+    """Brightness step across ``line`` at every pixel step (largest over offsets and shifts).
+
+    The two sides of the line are compared ``STEP_OFFSETS_M`` away, with the pair slid up to
+    ``STEP_SHIFT_M`` across. A thin line (fence, wire, wall) has the same background on both
+    sides: ~0. A road side, field edge or bank is a step: as large as its contrast; so is a
+    band a few metres wide around the line (a road, lane or cleared belt), whose side the
+    slid pair reaches. With ``steps_only`` the signed differences are averaged over the slides
+    instead: a step keeps its sign whichever way the pair slides, a band centred on the line
+    flips it and cancels (a new fence's own cleared belt is not an edge). Where the epoch
+    shows a line at the place standing out more than the sides differ, the step is 0. Side
+    pairs of which one falls in ``explained`` (pixels of known objects, e.g. a patrol lane
+    beside a fence) are not compared: the object, not an edge, makes that step.
+    """
+    pts, nrm = _normals(line)
+    n = len(pts)
 
     def at(k: float) -> npt.NDArray[np.float64]:
-        xs = np.clip(np.rint(pts[:, 0] + nx * k).astype(int), 0, z.shape[1] - 1)
-        ys = np.clip(np.rint(pts[:, 1] + ny * k).astype(int), 0, z.shape[0] - 1)
-        return z[ys, xs].astype(np.float64)
+        return z[_index_at(pts, nrm, k, z.shape)].astype(np.float64)
+
+    def free(k: float) -> npt.NDArray[np.bool_]:
+        if explained is None:
+            return np.ones(n, bool)
+        return ~explained[_index_at(pts, nrm, k, z.shape)]
 
     shift = max(1, round(STEP_SHIFT_M / gsd_m))
+    shifts = range(-shift, shift + 1)
     out = np.zeros(n)
     line = np.zeros(n)
     a = LINE_SIDE_M / gsd_m
-    for s in range(-shift, shift + 1):
-        for off in STEP_OFFSETS_M:
-            k = off / gsd_m
-            out = np.maximum(out, np.abs(at(k + s) - at(-k + s)))
+    for off in STEP_OFFSETS_M:
+        k = off / gsd_m
+        # signed side difference, averaged over the slides: a step keeps its sign whichever way
+        # the pair slides, a band centred on the line (a cleared belt) flips it and cancels
+        step = np.zeros(n)
+        for s in shifts:
+            d = at(k + s) - at(-k + s)
+            if explained is not None:
+                d = np.where(free(k + s) & free(-k + s), d, 0.0)
+            if steps_only:
+                step += d
+            else:
+                out = np.maximum(out, np.abs(d))
+        out = np.maximum(out, np.abs(step) / len(shifts))
+    for s in shifts:
         # thin: the centre stands out of its sides already 2 m away (a road or strip does not)
         line = np.maximum(line, np.abs(at(s) - 0.5 * (at(a + s) + at(-a + s))))
     # a line of this epoch at the place (an old fence) stands out of both sides by more than
@@ -332,11 +420,22 @@ def edge_steps(line: LineString, z: F32, gsd_m: float) -> npt.NDArray[np.float64
     return np.where(line > out, 0.0, out)
 
 
-def follows_edge(line: LineString, z: F32, gsd_m: float, thr: float, *, frac: float = 0.5) -> bool:
+def follows_edge(
+    line: LineString,
+    z: F32,
+    gsd_m: float,
+    thr: float,
+    *,
+    frac: float = 0.5,
+    explained: npt.NDArray[np.bool_] | None = None,
+    steps_only: bool = False,
+) -> bool:
     """Whether ``line`` runs along a brightness step of ``z`` (``smoothed_units``).
 
     True when the step across reaches ``thr`` MAD units over at least ``frac`` of the length:
     the line is a road side, field edge or bank (within misregistration), not a fence. An edge
-    crossing the line at an angle answers in one spot only.
+    crossing the line at an angle answers in one spot only. Steps made by ``explained`` pixels
+    and, with ``steps_only``, bands centred on the line (see :func:`edge_steps`) do not count.
     """
-    return bool(np.mean(edge_steps(line, z, gsd_m) >= thr) >= frac)
+    steps = edge_steps(line, z, gsd_m, explained=explained, steps_only=steps_only)
+    return bool(np.mean(steps >= thr) >= frac)
