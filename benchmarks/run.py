@@ -10,19 +10,22 @@ command:
    else. Mpx/s = tile-grid pixels of one epoch per second, one process.
 2. Full pipeline (``run_detect``, classical method, in-process with ``--workers 1``): Mpx/s,
    km of border per minute, at 1 m and 0.5 m, and the ratio to the floor.
-3. Scaling: the same runs with 2 local Dask workers.
+3. Scaling: the same runs with 2 local Dask workers (cluster start-up included; an even
+   number of tiles, at least 4, so that both workers have equal shares), with the workers'
+   average busy cores and the per-tile slow-down against the 1-worker run.
 4. Peak RSS of a worker process (``process_tile`` on pickled Epochs and Tiles, like a Dask
    task) at 0.5 m for scenes 5x and 20x the demo's area (the demo: 10 km of border x 2.4 km).
 5. Projection: hours for 1,005 km and 1,352 km at 0.5 m with 2 workers on this machine.
 
 Usage: ``python benchmarks/run.py [--quick] [--workdir DIR] [--results FILE]``. Not a test:
-nothing asserts a time. ``--quick`` uses shorter stretches (about 3 minutes on 2 idle cores).
+nothing asserts a time. ``--quick`` uses shorter stretches (about 8 minutes on 2 idle cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pickle
 import platform
@@ -163,6 +166,7 @@ def pipeline_run(
     run = json.loads((out / "run.json").read_text())
     detect_s = float(run["timings"].get("detect_s", wall))
     tiles = _tile_pixels(out)
+    tile_s = _tile_seconds(out)
     km_len = km[1] - km[0]
     rate = tiles / detect_s / 1e6
     key = f"{gsd_m:g}m_{workers}w"
@@ -170,6 +174,7 @@ def pipeline_run(
     results.values[f"kmmin_{key}"] = km_len / (wall / 60.0)
     results.values[f"kmmin_tiles_{key}"] = km_len / (detect_s / 60.0)
     results.values[f"detect_s_{key}"] = detect_s
+    results.values[f"tile_s_{key}"] = tile_s
     floor = results.values.get(f"floor_{gsd_m}")
     ratio = f", {100 * rate / floor:.0f} % of the floor" if floor and workers == 1 else ""
     section = "2. Full pipeline" if workers == 1 else "3. Scaling"
@@ -183,7 +188,22 @@ def pipeline_run(
     if workers == 2 and f"detect_s_{gsd_m:g}m_1w" in results.values:
         speedup = results.values[f"detect_s_{gsd_m:g}m_1w"] / detect_s
         results.values[f"speedup_{gsd_m:g}"] = speedup
-        results.add("3. Scaling", f"{gsd_m:g} m speed-up 1 -> 2 workers", f"{speedup:.2f}x")
+        one_tile = results.values[f"tile_s_{gsd_m:g}m_1w"]
+        results.add(
+            "3. Scaling",
+            f"{gsd_m:g} m speed-up 1 -> 2 workers ({summary.tiles_done} tiles, cluster start-up "
+            "included)",
+            f"{speedup:.2f}x; workers busy {tile_s / detect_s:.2f} of 2 cores on average; "
+            f"per-tile time {tile_s / one_tile:.2f}x that of the 1-worker run (contention)",
+        )
+
+
+def _tile_seconds(out: Path) -> float:
+    """Sum of the per-tile task seconds (``tiles`` layer) of a run."""
+    import pyogrio
+
+    tiles = pyogrio.read_dataframe(out / "bordewatch.gpkg", layer="tiles")
+    return float(tiles.loc[tiles["status"] == "done", "seconds"].sum())
 
 
 def _tile_pixels(out: Path) -> float:
@@ -237,7 +257,9 @@ def peak_rss(results: Results, workdir: Path, scale: int, n_tiles: int) -> None:
     cache = workdir / f"rss{scale}x_cache"
     cache.mkdir(exist_ok=True)
     code = _WORKER.format(repo=str(HERE.parent), pkl=str(pkl), cache=str(cache))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GDAL_NUM_THREADS": "1", "GDAL_CACHEMAX": "256"}
+    from bordewatch.pipeline import WORKER_ENV
+
+    env = {**os.environ, **WORKER_ENV}  # what a worker process of the local cluster gets
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
@@ -274,13 +296,17 @@ def stage_profile(
     results: Results, scene: tuple[Path, Path], gsd_m: float, km: tuple[float, float]
 ) -> None:
     """Seconds per stage for one tile, to show which stage dominates."""
-    from bordewatch import align, detect, imagery
+    from bordewatch import align, detect, imagery, outputs
     from bordewatch.pipeline import analysed_polygon
     from bordewatch.results import DetectConfig
 
     eb, ea, tiles, bands = _plan(*scene, gsd_m, km)
     tile = tiles[0]
-    clock = time.perf_counter
+    imagery._torch()  # imported once per worker process (at its start): not a tile cost
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
     t = [clock()]
     pair = imagery.read_pair(eb, ea, tile, bands=bands)
     t.append(clock())
@@ -288,7 +314,10 @@ def stage_profile(
     t.append(clock())
     pair = align.normalise(pair)
     t.append(clock())
-    detect.detect_tile(pair, DetectConfig())
+    output = detect.detect_tile(pair, DetectConfig())
+    t.append(clock())
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs.write_tile_raster(output.change, tile, Path(tmp) / "change.tif")
     t.append(clock())
     analysed_polygon(pair.valid, tile)
     t.append(clock())
@@ -296,24 +325,34 @@ def stage_profile(
         "read_pair (warp both epochs)",
         "coregister",
         "normalise",
-        "detect_tile",
+        "detect_tile (detectors, change score, vectorising)",
+        "change-window write",
         "analysed polygon",
     )
-    total = t[-1] - t[0]
+    total = t[-1][0] - t[0][0]
     section = f"6. Stage profile, one {gsd_m:g} m tile ({tile.width * tile.height / 1e6:.1f} Mpx)"
     for name, a, b in zip(names, t[:-1], t[1:]):
-        results.add(section, name, f"{b - a:.2f} s ({100 * (b - a) / total:.0f} %)")
+        results.add(
+            section,
+            name,
+            f"{b[0] - a[0]:.2f} s ({100 * (b[0] - a[0]) / total:.0f} %), CPU {b[1] - a[1]:.2f} s",
+        )
 
 
 # ---------------------------------------------------------------------- RESULTS.md
 def write_results(results: Results, path: Path, command: str, seconds: float, quick: bool) -> None:
     load = os.getloadavg()
+    load0 = (
+        results.values.get("load1_start", math.nan),
+        results.values.get("load5_start", math.nan),
+    )
     lines = [
         "# bordewatch benchmark results",
         "",
         f"- command: `{command}`" + (" (quick mode)" if quick else ""),
         f"- machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"Python {platform.python_version()}, load average at the end {load[0]:.1f} / {load[1]:.1f}",
+        f"Python {platform.python_version()}, load average (1 / 5 min) at the start "
+        f"{load0[0]:.1f} / {load0[1]:.1f}, at the end {load[0]:.1f} / {load[1]:.1f}",
         f"- written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, bench took {seconds / 60:.1f} min",
         "- scenes: synthetic 4-band uint16 DEFLATE GeoTIFFs (512x512 tiles) in UTM along the default "
         f"line from km {KM0:g}, corridor 2 km (+-{CORRIDOR_M:g} m); see benchmarks/scenes.py",
@@ -352,12 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bordewatch-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results = Results(notes=list(args.note))
+    results.values["load1_start"], results.values["load5_start"] = os.getloadavg()[:2]
     start = time.perf_counter()
     results.flush = lambda: write_results(
         results, args.results, command, time.perf_counter() - start, args.quick
     )
-    km1 = (KM0, KM0 + (4.0 if args.quick else 6.0))  # >= 3 tiles, or a run stays in-process
-    km05 = (KM0, KM0 + (2.0 if args.quick else 4.0))
+    # >= 3 tiles, or a run stays in-process; an even count, so 2 workers get equal shares
+    km1 = (KM0, KM0 + (6.0 if args.quick else 12.0))
+    km05 = (KM0, KM0 + (4.0 if args.quick else 8.0))
     scenes: dict[float, tuple[Path, Path]] = {}
 
     def make_scenes() -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, stats
+from scipy import ndimage, special
 from skimage.registration import phase_cross_correlation
 
 from bordewatch.imagery import TilePair, _torch
@@ -440,7 +440,7 @@ def normalise(pair: TilePair, *, max_samples: int = 50_000, iterations: int = 3)
         resid = y - (gains[:, None] * x + offsets[:, None])
         sigma = np.sqrt(np.average(resid**2, axis=1, weights=weights)) + 1e-6
         chi2 = ((resid / sigma[:, None]) ** 2).sum(axis=0)
-        weights = stats.chi2.sf(chi2, df=len(x)) + 1e-9
+        weights = special.chdtrc(len(x), chi2) + 1e-9  # chi2.sf, without importing scipy.stats
     after = np.empty_like(pair.after)
     for b in range(len(x)):
         np.multiply(pair.after[b], np.float32(gains[b]), out=after[b])

@@ -83,6 +83,7 @@ _FIT_GRID = 5  # tile points per side behind the affine tile -> source pixel fit
 _MAX_RESIDUAL_PX = 0.05  # largest miss of that fit (source pixels) before GDAL's warper is used
 _DECIMATE_ABOVE = 1.5  # source pixels per tile pixel above which sources are block-averaged
 _MIN_WEIGHT = 0.5  # bilinear weight of valid neighbours that makes a tile pixel valid
+_RESAMPLE_BLOCK_PX = 1 << 18  # output pixels per grid_sample call (whole rows)
 
 
 # ---------------------------------------------------------------------- contracts
@@ -831,10 +832,6 @@ def _resample_into(
     a, b, c, d, e, f = tuple(to_buf)[:6]
     cc = np.arange(ca, cb, dtype=np.float64) + 0.5
     rr = np.arange(ra, rb, dtype=np.float64)[:, None] + 0.5
-    grid = np.empty((1, rb - ra, cb - ca, 2), dtype=np.float32)
-    # normalised input coordinates (align_corners=False: -1 and 1 are the buffer's outer edges)
-    grid[0, ..., 0] = (a * cc + (b * rr + c)) * (2.0 / wb) - 1.0
-    grid[0, ..., 1] = (d * cc + (e * rr + f)) * (2.0 / hb) - 1.0
     if weight is None:  # inside the buffer's pixel centres the weight is 1: no pass needed
         corner_c = np.array([ca + 0.5, cb - 0.5, cb - 0.5, ca + 0.5])
         px, py = to_buf @ (corner_c, np.array([ra + 0.5, ra + 0.5, rb - 0.5, rb - 0.5]))
@@ -843,20 +840,31 @@ def _resample_into(
             weight = np.ones((hb, wb), np.float32)
     kw = {"mode": "bilinear", "padding_mode": "zeros", "align_corners": False}
     sample = torch.nn.functional.grid_sample
+    ax, dx = a * cc, d * cc
+    # blocks of whole output rows: grid, samples and weights stay small (a few MB) and in cache;
+    # every output pixel gets exactly the arithmetic it would get in one whole-grid pass
+    step = max(1, _RESAMPLE_BLOCK_PX // (cb - ca))
+    grid = np.empty((1, min(step, rb - ra), cb - ca, 2), dtype=np.float32)
     with torch.inference_mode():
-        tgrid = torch.from_numpy(grid)
-        res = sample(torch.from_numpy(values).permute(2, 0, 1)[None], tgrid, **kw)[0].numpy()
-        w = None if weight is None else sample(torch.from_numpy(weight)[None, None], tgrid, **kw)
-    part = dst[:, ra:rb, ca:cb]
-    np.multiply(res, np.float32(factor), out=part)
-    if w is None:
-        return
-    w = w[0, 0].numpy()
-    edge = w < np.float32(0.999)
-    if edge.any():
-        ok = edge & (w >= np.float32(_MIN_WEIGHT))
-        part[:, ok] /= w[ok]
-        part[:, edge & ~ok] = np.nan
+        src_v = torch.from_numpy(values).permute(2, 0, 1)[None]
+        src_w = None if weight is None else torch.from_numpy(weight)[None, None]
+        for r0 in range(0, rb - ra, step):
+            r1 = min(rb - ra, r0 + step)
+            g = grid[:, : r1 - r0]
+            # normalised input coordinates (align_corners=False: -1 and 1 are the buffer's edges)
+            g[0, ..., 0] = (ax + (b * rr[r0:r1] + c)) * (2.0 / wb) - 1.0
+            g[0, ..., 1] = (dx + (e * rr[r0:r1] + f)) * (2.0 / hb) - 1.0
+            tgrid = torch.from_numpy(g)
+            part = dst[:, ra + r0 : ra + r1, ca:cb]
+            np.multiply(sample(src_v, tgrid, **kw)[0].numpy(), np.float32(factor), out=part)
+            if src_w is None:
+                continue
+            w = sample(src_w, tgrid, **kw)[0, 0].numpy()
+            edge = w < np.float32(0.999)
+            if edge.any():
+                ok = edge & (w >= np.float32(_MIN_WEIGHT))
+                part[:, ok] /= w[ok]
+                part[:, edge & ~ok] = np.nan
 
 
 def _torch() -> types.ModuleType:

@@ -19,8 +19,12 @@ Execution: by default a ``distributed.LocalCluster`` with one single-threaded wo
 per core (``workers``), with OpenMP/MKL/OpenBLAS/GDAL threads set to 1 (and torch's, inside the
 workers) so cores are not oversubscribed. ``scheduler="tcp://HOST:PORT"`` submits the same tasks
 to an existing Dask cluster, whose workers must see the input paths and the output folder at
-the same paths. Runs with ``workers=1`` or at most two tiles to compute run in-process, without
-a cluster: starting one costs seconds and buys nothing there. Tasks are retried once; a tile
+the same paths. The local cluster is started in a background thread as soon as the tiles are
+planned, and each worker imports the stages (and torch, one thread) at start through a Dask
+preload (:func:`dask_setup`), so start-up overlaps planning instead of slowing the first tiles.
+Runs with ``workers=1`` or at most two tiles to compute run in-process, without a cluster
+(``workers=1``: torch pinned to one thread there too): starting one costs seconds and buys
+nothing there. Tasks are retried once; a tile
 that still fails is recorded (id, error) in run.json and the tiles layer and the run goes on,
 unless ``strict``.
 """
@@ -37,7 +41,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -371,13 +375,14 @@ def run_detect(request: DetectRequest) -> RunSummary:
     _check_out_dir(request)
     hasher = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     stop = threading.Event()  # ends the checksum thread early on errors and Ctrl-C
+    cluster = _ClusterStart(request)
     try:
-        run = _plan(request)
+        run = _plan(request, on_tiles=cluster.start)
         paths = [*request.before, *request.after]
         sha = hasher.submit(_checksums, paths, run.cache.directory, stop)
         progress = _make_progress(run)
         t0 = time.perf_counter()
-        _execute(run, progress)
+        _execute(run, progress, cluster)
         progress.close()
         run.timings["detect_s"] = time.perf_counter() - t0
         checksums = sha.result()
@@ -385,6 +390,7 @@ def run_detect(request: DetectRequest) -> RunSummary:
         stop.set()
         raise
     finally:
+        cluster.close()  # a cluster started but not used (every tile resumed, or an error)
         hasher.shutdown(wait=True)
     # Every final file is written into a staging folder and moved into place together (run.json
     # last), so a failure here (a full disk, say) leaves an earlier run's outputs as they were.
@@ -432,8 +438,12 @@ def _check_out_dir(request: DetectRequest) -> None:
         )
 
 
-def _plan(request: DetectRequest) -> _Run:
-    """Border, epochs, tiles, coverage, parameters and the resume cache (no pixels read)."""
+def _plan(request: DetectRequest, on_tiles: Callable[[int], None] | None = None) -> _Run:
+    """Border, epochs, tiles, coverage, parameters and the resume cache (no pixels read).
+
+    ``on_tiles(n)`` is called as soon as the ``n`` tiles are planned (the run starts its local
+    Dask cluster there, so the workers start and import while coverage and the cache are done).
+    """
     from bordewatch import imagery, tiling
 
     t0 = time.perf_counter()
@@ -459,6 +469,8 @@ def _plan(request: DetectRequest) -> _Run:
         gsd_m=gsd_m,
         overlap_m=request.overlap_m,
     )
+    if on_tiles is not None:
+        on_tiles(len(tiles))
     coverage = [float(c) for c in tiling.tile_coverage(tiles, before, after)]
     tiling.check_overlap(coverage, before, after, border)
     config = DetectConfig(
@@ -556,7 +568,7 @@ def _make_progress(run: _Run) -> Progress:
 
 
 # ---------------------------------------------------------------------- execution
-def _execute(run: _Run, progress: Progress) -> None:
+def _execute(run: _Run, progress: Progress, cluster: _ClusterStart | None = None) -> None:
     """Skip uncovered tiles, reload cached ones, compute the rest (in-process or on Dask)."""
     todo: list[Tile] = []
     cached = run.cache.done(t.id for t in run.tiles) if run.request.resume else {}
@@ -579,10 +591,32 @@ def _execute(run: _Run, progress: Progress) -> None:
         run.request.workers == 1 or len(todo) <= _IN_PROCESS_MAX_TILES
     )
     if in_process:
-        _execute_in_process(run, todo, progress)
+        with _one_thread_if(run.request.workers == 1):
+            _execute_in_process(run, todo, progress)
     else:
-        with _dask_client(run.request, len(todo), progress) as client:
+        with _dask_client(run.request, len(todo), progress, cluster) as client:
             _execute_dask(run, todo, progress, client)
+
+
+@contextlib.contextmanager
+def _one_thread_if(pin: bool) -> Iterator[None]:
+    """``--workers 1`` in-process: torch on one thread too (restored afterwards).
+
+    Worker processes get one thread from :data:`WORKER_ENV`; the in-process path runs in the
+    caller's process, whose torch would otherwise use every core for the resampling passes.
+    """
+    if not pin:
+        yield
+        return
+    from bordewatch.imagery import _torch
+
+    torch = _torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _task_kwargs(run: _Run) -> dict[str, Any]:
@@ -687,9 +721,17 @@ def _record(
 
 
 @contextlib.contextmanager
-def _dask_client(request: DetectRequest, n_tasks: int, progress: Progress) -> Iterator[Any]:
-    """A client on ``request.scheduler``, or on a LocalCluster of single-threaded processes."""
-    from distributed import Client, LocalCluster
+def _dask_client(
+    request: DetectRequest,
+    n_tasks: int,
+    progress: Progress,
+    started: _ClusterStart | None = None,
+) -> Iterator[Any]:
+    """A client on ``request.scheduler``, or on a LocalCluster of single-threaded processes.
+
+    ``started``: a cluster already starting in the background (:class:`_ClusterStart`).
+    """
+    from distributed import Client
 
     _quiet_dask_logs()
 
@@ -705,18 +747,89 @@ def _dask_client(request: DetectRequest, n_tasks: int, progress: Progress) -> It
             _log_dashboard(client, progress)
             yield client
         return
-    n_workers = max(1, min(request.workers or os.cpu_count() or 1, n_tasks))
-    cluster = LocalCluster(
+    cluster = started.take() if started is not None else None
+    if cluster is None:
+        cluster = _local_cluster(max(1, min(request.workers or os.cpu_count() or 1, n_tasks)))
+    with cluster, Client(cluster, set_as_default=False) as client:
+        _log_dashboard(client, progress)
+        yield client
+
+
+def _local_cluster(n_workers: int) -> Any:
+    """A LocalCluster of ``n_workers`` single-threaded worker processes, warmed up.
+
+    Each worker runs :func:`dask_setup` at start (a Dask preload, after any preloads from the
+    Dask config), so the heavy imports happen while the cluster starts, not in the first tile.
+    """
+    import dask.config
+    from distributed import LocalCluster
+
+    _quiet_dask_logs()
+    preload = list(dask.config.get("distributed.worker.preload", None) or [])
+    return LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
         processes=True,
         dashboard_address=":0",
         env=dict(WORKER_ENV),
         silence_logs=logging.ERROR,
+        preload=[*preload, __name__],
     )
-    with cluster, Client(cluster, set_as_default=False) as client:
-        _log_dashboard(client, progress)
-        yield client
+
+
+def dask_setup(worker: Any = None) -> None:
+    """Dask preload hook: import the stages (and torch, single-threaded) in a new worker.
+
+    Any failure is left to the first task to report (with the tile's id).
+    """
+    with contextlib.suppress(Exception):
+        from bordewatch import align, detect, imagery, outputs  # noqa: F401
+
+        imagery._torch().set_num_threads(1)
+
+
+class _ClusterStart:
+    """A local cluster started in a background thread while the run plans.
+
+    :meth:`start` is called with the number of planned tiles; it starts a cluster only for a
+    local run that will use one (``workers != 1``, more tiles than run in-process).
+    :meth:`take` hands it over (None when none was started); :meth:`close` shuts an untaken
+    one down.
+    """
+
+    def __init__(self, request: DetectRequest) -> None:
+        self._request = request
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._future: concurrent.futures.Future[Any] | None = None
+
+    def start(self, n_tiles: int) -> None:
+        request = self._request
+        if request.scheduler or request.workers == 1 or n_tiles <= _IN_PROCESS_MAX_TILES:
+            return
+        n_workers = max(1, min(request.workers or os.cpu_count() or 1, n_tiles))
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._future = self._pool.submit(_local_cluster, n_workers)
+
+    def take(self) -> Any:
+        future, self._future = self._future, None
+        if future is None:
+            return None
+        try:
+            return future.result()
+        finally:
+            self._shutdown_pool()
+
+    def close(self) -> None:
+        future, self._future = self._future, None
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.result().close()
+        self._shutdown_pool()
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _quiet_dask_logs() -> None:

@@ -8,6 +8,7 @@ Merging across tiles and writing files live elsewhere (``vectors.py``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -50,6 +51,14 @@ def trace_skeleton(skel: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]
         shared by the paths meeting there; steps between the pixels of one junction cluster
         are dropped); closed loops are returned once, closed.
 
+    Notes
+    -----
+    Neighbour counts and, for pixels with exactly two neighbours, both neighbours are gathered
+    once for the skeleton pixels only (vectorised); the walks along such pixels then follow
+    plain integer links. Walks only start from nodes (degree != 2), or from an unvisited
+    pixel of a loop without nodes, so an edge into or out of a degree-2 pixel is never met
+    twice by walks, and only edges that touch a node need remembering.
+
     Examples
     --------
     >>> m = np.zeros((5, 7), bool); m[2, 1:6] = True
@@ -59,43 +68,50 @@ def trace_skeleton(skel: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]
     skel = np.ascontiguousarray(skel, dtype=bool)
     _rows, cols = skel.shape
     padded = np.pad(skel, 1)
-    deg = ndimage.convolve(padded.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant")
-    deg = (deg - 1) * padded  # neighbours of each skeleton pixel
     width = cols + 2
     flat = padded.ravel()
-    degf = deg.ravel()
     nbr = np.array([dr * width + dc for dr, dc in _OFFSETS], dtype=np.int64)
     pix = np.flatnonzero(flat)
-    node = set(pix[degf[pix] != 2].tolist())
-    visited_edges: set[tuple[int, int]] = set()
+    if pix.size == 0:
+        return []
+    around = flat[pix[:, None] + nbr[None, :]]  # (n, 8): which neighbours are skeleton
+    deg = around.sum(axis=1)
+    is_node = deg != 2
+    node = set(pix[is_node].tolist())
+    # the two neighbours of each degree-2 pixel, in _OFFSETS order
+    two = pix[~is_node]
+    first = np.argmax(around[~is_node], axis=1)
+    second = 7 - np.argmax(around[~is_node][:, ::-1], axis=1)
+    link_a = dict(zip(two.tolist(), (two + nbr[first]).tolist()))
+    link_b = dict(zip(two.tolist(), (two + nbr[second]).tolist()))
+    node_edges: set[tuple[int, int]] = set()  # walked edges that touch a node
     paths: list[list[int]] = []
 
     def walk(start: int, nxt: int) -> list[int]:
         path = [start, nxt]
-        visited_edges.add((start, nxt))
-        visited_edges.add((nxt, start))
+        node_edges.add((start, nxt))
+        node_edges.add((nxt, start))
         prev, cur = start, nxt
         while cur not in node:
-            step = None
-            for n in (cur + nbr).tolist():
-                if flat[n] and n != prev and (cur, n) not in visited_edges:
-                    # prefer 4-connected steps so diagonal shortcuts are not taken twice
-                    if step is None or abs(n - cur) in (1, width):
-                        step = n
-            if step is None:
-                break
-            visited_edges.add((cur, step))
-            visited_edges.add((step, cur))
+            a = link_a[cur]
+            step = link_b[cur] if a == prev else a
             path.append(step)
             prev, cur = cur, step
             if cur == start:
                 break
+        if cur in node:
+            node_edges.add((prev, cur))
+            node_edges.add((cur, prev))
         return path
 
+    node_flags = dict(zip(pix[is_node].tolist(), around[is_node].tolist()))
+    nbr_list = nbr.tolist()
     for start in sorted(node):
-        for n in (start + nbr).tolist():
+        row = node_flags[start]
+        for j in range(8):
+            n = start + nbr_list[j]
             # node-to-node steps inside a junction cluster are not paths
-            if flat[n] and n not in node and (start, n) not in visited_edges:
+            if row[j] and n not in node and (start, n) not in node_edges:
                 paths.append(walk(start, n))
     # closed loops without any node
     seen = np.zeros(flat.size, bool)
@@ -104,19 +120,18 @@ def trace_skeleton(skel: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]
     for start in pix[~seen[pix]].tolist():
         if seen[start] or start in node:
             continue
-        for n in (start + nbr).tolist():
-            if flat[n] and (start, n) not in visited_edges:
-                path = walk(start, n)
-                seen[path] = True
-                paths.append(path)
-                break
-    out = []
-    for p in paths:
-        if len(p) < 2:
-            continue
-        arr = np.asarray(p, dtype=np.int64)
-        out.append(np.column_stack([arr % width - 1, arr // width - 1]).astype(np.float64))
-    return out
+        path = walk(start, link_a[start])
+        seen[path] = True
+        paths.append(path)
+    paths = [p for p in paths if len(p) >= 2]
+    if not paths:
+        return []
+    flat_idx = np.fromiter(itertools.chain.from_iterable(paths), dtype=np.int64)
+    xy = np.empty((flat_idx.size, 2), dtype=np.float64)
+    xy[:, 0] = flat_idx % width - 1
+    xy[:, 1] = flat_idx // width - 1
+    cuts = np.cumsum([len(p) for p in paths])[:-1]
+    return np.split(xy, cuts)
 
 
 def _direction(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> np.ndarray:
@@ -131,17 +146,60 @@ def _direction(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> n
     return v / n if n > 0 else np.zeros(2)
 
 
+def _end_offset(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> tuple[float, float]:
+    """``pts[0] - pts[k]`` as in :func:`_direction`, walking only as far as ``reach`` needs.
+
+    The running length is summed in the same order and with the same operations as
+    ``np.cumsum`` of ``np.linalg.norm(np.diff(pts))``, so ``k`` is bit-for-bit the same.
+    """
+    n = len(coords)
+    m = min(n, 32)
+    while True:
+        pts = (coords[n - m :][::-1] if at_end else coords[:m]).tolist()
+        cum, k = 0.0, -1
+        for i in range(m):
+            if cum >= reach:
+                k = i
+                break
+            if i + 1 < m:
+                (xa, ya), (xb, yb) = pts[i], pts[i + 1]
+                dx, dy = xb - xa, yb - ya
+                cum += math.sqrt(dx * dx + dy * dy)
+        if k < 0 and m < n:
+            m = n
+            continue
+        k = min(max(k if k >= 0 else n, 1), n - 1)
+        return pts[0][0] - pts[k][0], pts[0][1] - pts[k][1]
+
+
 def _end_table(
     coords: list[npt.NDArray[np.float64]],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Positions and outward directions of both ends of every polyline (end 2i, 2i+1)."""
-    pos = np.empty((2 * len(coords), 2))
-    dirs = np.empty((2 * len(coords), 2))
-    for i, c in enumerate(coords):
-        reach = min(10.0, 0.5 * float(np.linalg.norm(np.diff(c, axis=0), axis=1).sum()))
-        pos[2 * i], pos[2 * i + 1] = c[0], c[-1]
-        dirs[2 * i] = _direction(c, False, reach)
-        dirs[2 * i + 1] = _direction(c, True, reach)
+    """Positions and outward directions of both ends of every polyline (end 2i, 2i+1).
+
+    The direction of an end points from the vertex ``reach`` px inside the line (at most 10 px,
+    at most half the line's length) to the end vertex.
+    """
+    m = len(coords)
+    pos = np.empty((2 * m, 2))
+    vec = np.empty((2 * m, 2))
+    if m == 0:
+        return pos, vec
+    allc = np.concatenate(coords)
+    d = allc[1:] - allc[:-1]
+    seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # as np.linalg.norm(..., axis=1)
+    offsets = np.cumsum([0] + [len(c) for c in coords])
+    starts, stops = offsets[:-1], offsets[1:] - 1
+    pos[0::2] = allc[starts]
+    pos[1::2] = allc[stops]
+    for i, (c, a, b) in enumerate(zip(coords, starts.tolist(), stops.tolist())):
+        reach = min(10.0, 0.5 * float(seg[a:b].sum()))
+        vec[2 * i] = _end_offset(c, False, reach)
+        vec[2 * i + 1] = _end_offset(c, True, reach)
+    norm = np.hypot(vec[:, 0], vec[:, 1])
+    ok = norm > 0
+    dirs = np.zeros_like(vec)
+    dirs[ok] = vec[ok] / norm[ok, None]
     return pos, dirs
 
 
@@ -197,8 +255,15 @@ def bridge_gaps(
     [30]
     """
     coords = [np.asarray(ln.coords, dtype=np.float64) for ln in lines if ln.length > 0]
+    return [LineString(c) for c in _bridge(coords, max_gap_px, max_angle_deg)]
+
+
+def _bridge(
+    coords: list[npt.NDArray[np.float64]], max_gap_px: float, max_angle_deg: float
+) -> list[npt.NDArray[np.float64]]:
+    """:func:`bridge_gaps` on vertex arrays (each of positive length): the joined arrays."""
     if len(coords) < 2:
-        return [LineString(c) for c in coords]
+        return coords
     pos, dirs = _end_table(coords)
     pairs = np.array(sorted(cKDTree(pos).query_pairs(max_gap_px)), dtype=np.int64).reshape(-1, 2)
     pairs = pairs[pairs[:, 0] // 2 != pairs[:, 1] // 2]
@@ -228,8 +293,11 @@ def bridge_gaps(
         parent[root(a // 2)] = root(b // 2)
     out = []
     for chain in _chains(links, len(coords)):
+        if len(chain) == 1 and chain[0] >= 0:
+            out.append(coords[chain[0]])
+            continue
         parts = [coords[k] if k >= 0 else coords[-k - 1][::-1] for k in chain]
-        out.append(LineString(np.vstack(parts)))
+        out.append(np.vstack(parts))
     return out
 
 
@@ -263,13 +331,35 @@ def mask_to_polylines(
     if not mask.any():
         return []
     paths = trace_skeleton(skeletonize(mask))
-    lines = [LineString(p) for p in paths]
-    lines = [ln for ln in lines if ln.length >= min_piece_px]
-    if max_gap_px > 0 and len(lines) > 1:
-        lines = bridge_gaps(lines, max_gap_px=max_gap_px)
-    lines = [shapely.simplify(ln, simplify_px) for ln in lines]
-    lines = [ln for ln in lines if ln.length >= min_length_px]
-    return sorted(lines, key=lambda ln: (ln.bounds[0], ln.bounds[1], ln.length))
+    if not paths:
+        return []
+    lines = _linestrings(paths)
+    keep = shapely.length(lines) >= min_piece_px
+    if max_gap_px > 0 and int(keep.sum()) > 1:
+        kept = [np.asarray(p) for p, k in zip(paths, keep.tolist()) if k]
+        lines = _linestrings(_bridge(kept, max_gap_px, 25.0))
+    else:
+        lines = lines[keep]
+    if len(lines) == 0:
+        return []
+    lines = shapely.simplify(lines, simplify_px)
+    length = shapely.length(lines)
+    bounds = shapely.bounds(lines)
+    order = sorted(
+        np.flatnonzero(length >= min_length_px).tolist(),
+        key=lambda i: (bounds[i, 0], bounds[i, 1], length[i]),
+    )
+    return [lines[i] for i in order]
+
+
+def _linestrings(coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.object_]:
+    """An array of LineStrings from vertex arrays (one GEOS call)."""
+    if not coords:
+        return np.empty(0, dtype=object)
+    sizes = np.fromiter((len(c) for c in coords), dtype=np.int64, count=len(coords))
+    return shapely.linestrings(
+        np.concatenate(coords), indices=np.repeat(np.arange(len(coords)), sizes)
+    )
 
 
 def blob_centroids(
@@ -307,9 +397,10 @@ def sample_along(
     >>> sample_along(LineString([(0, 2), (4, 2)]), img)[1].tolist()
     [0.0, 0.0, 0.0, 1.0, 0.0]
     """
-    n = max(2, math.ceil(line.length / step_px) + 1)
-    d = np.linspace(0.0, line.length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    length = line.length
+    n = max(2, math.ceil(length / step_px) + 1)
+    d = np.linspace(0.0, length, n)
+    pts = _interpolate(shapely.get_coordinates(line), d)
     c = np.rint(pts[:, 0]).astype(int)
     r = np.rint(pts[:, 1]).astype(int)
     k = np.arange(-radius, radius + 1)
@@ -317,6 +408,36 @@ def sample_along(
     cc = np.clip(c[:, None, None] + k[None, None, :], 0, image.shape[1] - 1)
     vals = image[rr, cc].reshape(n, -1).max(axis=1)
     return d, vals.astype(np.float64)
+
+
+def _interpolate(
+    xy: npt.NDArray[np.float64], d: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Points at distances ``d`` along a polyline: ``shapely.line_interpolate_point``, vectorised.
+
+    Follows GEOS (``LengthLocationMap.getLocation`` and ``LinearLocation.getCoordinate``)
+    operation for operation: a point lies on the first segment whose running end length
+    exceeds its distance (past the end: the last vertex), at fraction ``(d - start) / length``
+    of it, ``p0 + (p1 - p0) * f`` (``p0`` for ``f <= 0``, ``p1`` for ``f >= 1``).
+    """
+    if len(xy) < 2:
+        return np.repeat(xy[:1], len(d), axis=0)
+    delta = xy[1:] - xy[:-1]
+    seg = np.sqrt(delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1])
+    ends = np.cumsum(seg)  # sequential, as GEOS accumulates
+    idx = np.searchsorted(ends, d, side="right")  # first segment with end > d
+    out = np.repeat(xy[-1:], len(d), axis=0)
+    inside = idx < len(seg)
+    i = idx[inside]
+    start = np.where(i > 0, ends[np.maximum(i - 1, 0)], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = (d[inside] - start) / seg[i]
+    p0, p1 = xy[i], xy[i + 1]
+    pt = (p1 - p0) * frac[:, None] + p0
+    pt = np.where((frac <= 0.0)[:, None], p0, pt)
+    pt = np.where((frac >= 1.0)[:, None], p1, pt)
+    out[inside] = pt
+    return out
 
 
 def split_by_flags(

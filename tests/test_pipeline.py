@@ -309,3 +309,59 @@ def test_real_stages_end_to_end(tmp_path: Path) -> None:
     first = (out / "detections.geojson").read_bytes()
     run_detect(replace(request, overwrite=True))
     assert (out / "detections.geojson").read_bytes() == first
+
+
+def test_cluster_is_started_early_only_for_runs_that_use_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bordewatch import pipeline
+
+    started: list[int] = []
+
+    class FakeCluster:
+        closed = False
+
+        def close(self) -> None:
+            FakeCluster.closed = True
+
+    def fake_local_cluster(n_workers: int) -> FakeCluster:
+        started.append(n_workers)
+        return FakeCluster()
+
+    monkeypatch.setattr(pipeline, "_local_cluster", fake_local_cluster)
+    base = DetectRequest(
+        before=(tmp_path / "b.tif",), after=(tmp_path / "a.tif",), out_dir=tmp_path
+    )
+    for request, n_tiles in (
+        (replace(base, workers=1), 50),  # in-process
+        (replace(base, scheduler="tcp://127.0.0.1:1"), 50),  # an existing cluster
+        (replace(base, workers=2), pipeline._IN_PROCESS_MAX_TILES),  # too few tiles
+    ):
+        start = pipeline._ClusterStart(request)
+        start.start(n_tiles)
+        assert start.take() is None
+        start.close()
+    assert started == []
+    start = pipeline._ClusterStart(replace(base, workers=4))
+    start.start(3)  # no more workers than tiles
+    assert isinstance(start.take(), FakeCluster) and started == [3]
+    assert start.take() is None  # handed over once
+    start.close()
+    assert not FakeCluster.closed  # the taker owns it
+    start = pipeline._ClusterStart(replace(base, workers=2))
+    start.start(10)
+    start.close()  # started, never taken (e.g. every tile resumed): shut down
+    assert FakeCluster.closed and started == [3, 2]
+
+
+def test_one_worker_in_process_runs_torch_on_one_thread() -> None:
+    from bordewatch.imagery import _torch
+    from bordewatch.pipeline import _one_thread_if
+
+    torch = _torch()
+    before = torch.get_num_threads()
+    with _one_thread_if(True):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with _one_thread_if(False):
+        assert torch.get_num_threads() == before

@@ -22,7 +22,9 @@ def _standardise(band: F32, valid: npt.NDArray[np.bool_]) -> F32:
         return np.zeros_like(band)
     med = float(np.median(v))
     mad = max(float(np.median(np.abs(v - med))) * 1.4826, 1e-4)
-    return ((band - np.float32(med)) / np.float32(mad)).astype(np.float32)
+    out = np.subtract(band, np.float32(med), dtype=np.float32)
+    out /= np.float32(mad)
+    return out
 
 
 def change_score(
@@ -52,14 +54,21 @@ def change_score(
     """
     sigma = max(0.5, 0.7 / gsd_m)
     acc = np.zeros(before.shape[1:], np.float32)
-    for b in range(before.shape[0]):
-        d = _standardise(after[b], valid) - _standardise(before[b], valid)
-        acc += d * d
+    for b in range(before.shape[0]):  # in place: a few full-size float32 arrays at most
+        d = _standardise(after[b], valid)
+        d -= _standardise(before[b], valid)
+        d *= d
+        acc += d
+        del d
     acc = ndimage.gaussian_filter(acc, sigma, mode="nearest", truncate=3.0)
-    mag = np.sqrt(acc / np.float32(before.shape[0]))
+    acc /= np.float32(before.shape[0])
+    mag = np.sqrt(acc, out=acc)
     ref = mag[::4, ::4][valid[::4, ::4]]
     base = max(float(np.median(ref)) if ref.size else 1.0, 0.05)
-    z = mag / np.float32(base)
+    z = mag
+    z /= np.float32(base)
     # median pixel ~0.1, three times the median ~0.5
-    score = (z * z) / (z * z + np.float32(9.0))
-    return np.where(valid, score, np.nan).astype(np.float32)
+    z *= z
+    score = z / (z + np.float32(9.0))
+    score[~valid] = np.nan
+    return score
