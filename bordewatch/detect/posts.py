@@ -11,14 +11,19 @@ Per epoch (:func:`tower_maps`, :func:`find_towers`):
 1. **Log-ratio to the local mean** per visible band over a ~25 m box: ``shade`` (minus the band
    mean: darkness) and ``roof`` (colour difference or extra brightness). Thresholds are relative:
    at least a fixed floor and ``z`` robust standard deviations of the tile's own texture.
-2. **Shadow components** of dark pixels, sized like a tower shadow (area, length and width along
-   their principal axes); crowds (villages, orchards) are dropped.
-3. **Roof check**: the most roof-like pixels in a ring just around the shadow must stand out;
-   the tower is placed at their centroid and the shadow direction is roof → shadow.
-4. **Sun direction**: ``shadow_dir`` when given (``--sun-azimuth``); else the consensus
-   (weighted circular mean) of the roof → shadow directions of the strongest candidates when
-   they agree; else shadows must point to the northern half (north of the tropics the sun
-   stands in the southern sky at overpass). Candidates pointing elsewhere are dropped.
+2. **Shadow components** of dark pixels at several darkness levels (a tower's shadow that
+   touches a fence's shadow or a lane's dark rim at the lowest level stands alone higher up),
+   sized like a tower shadow (area, length and width along their principal axes); crowds of
+   compact dark objects (villages, orchards, mottled fields) are dropped.
+3. **Sun direction**: ``shadow_dir`` when given (``--sun-azimuth``); else estimated from the
+   whole epoch (:func:`shadow_direction`: bright things have dark neighbours on the anti-sun
+   side); else shadows must point to the northern half (north of the tropics the sun stands
+   in the southern sky at overpass). Candidates pointing elsewhere are dropped.
+4. **Roof check**: with a direction, the roof is searched on the sun side of the shadow, up to
+   ``roof_reach_m`` beyond its tip (a shadow fades where it crosses a bright lane), and must be
+   *compact* (stand out above the contrast along any line through it, unlike a lane or a field
+   edge); without one, the most roof-like pixels in a ring around the shadow. The tower is
+   placed at the roof.
 
 Status (:func:`classify_towers`): a tower of one epoch is *existing* when the other epoch has a
 tower (looser thresholds) within ``match_m``, or when the other epoch already had the same roof
@@ -45,10 +50,12 @@ __all__ = [
     "consensus_direction",
     "darkness",
     "detect_towers",
+    "estimate_shadow_dir",
     "find_towers",
     "loose_tower_params",
     "north_pixel_dir",
     "pixel_dir_to_azimuth",
+    "shadow_direction",
     "sun_azimuth_to_pixel_dir",
     "tower_maps",
 ]
@@ -88,7 +95,8 @@ class TowerParams:
     max_angle_deg : float
         Largest angle between a candidate's roof → shadow direction and the sun's.
     consensus : float
-        Mean resultant length the strongest candidates' directions need to define the sun.
+        Mean resultant length the strongest candidates need (:func:`consensus_direction` only;
+        the detector estimates the sun with :func:`shadow_direction`).
     crowd_m, max_crowd : float, int
         Radius of the crowd test and the most other shadow objects allowed within it.
     alone_m : float
@@ -111,6 +119,18 @@ class TowerParams:
         The roof must be new too (else only present), when looking for changed towers.
     inventory : bool
         Also report *after*'s unchanged towers as ``existing``.
+    crowd_elong : float
+        Dark objects longer than this × their width (fence shadows, lane rims) do not crowd.
+    new_roof : float
+        A changed (new / removed) tower's roof contrast must reach this × the roof threshold.
+    levels : tuple of float
+        Darkness levels (multiples of the shadow threshold) shadow components are taken at.
+    roof_reach_m : float
+        How far beyond a shadow's sun-side tip its roof is searched once the sun is known.
+    roof_box_m : float
+        The roof is the pixel standing out most above the mean roof contrast along any line
+        through it, sampled ``roof_box_m / 4`` to ``roof_box_m / 2`` away (a compact roof,
+        not a lane or a bright field beside the shadow).
     """
 
     background_m: float = 25.0
@@ -131,6 +151,8 @@ class TowerParams:
     alone_m: float = 10.0
     crowd_area_m2: float = 4.0
     max_crowd: int = 1
+    crowd_elong: float = 2.5
+    new_roof: float = 2.0
     match_m: float = 5.0
     same_roof: float = 0.5
     was_dark: float = 0.6
@@ -139,6 +161,9 @@ class TowerParams:
     recheck: bool = True
     roof_change: bool = True
     inventory: bool = True
+    levels: tuple[float, ...] = (1.0, 1.6, 2.5)
+    roof_reach_m: float = 15.0
+    roof_box_m: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +308,8 @@ class _Blobs:
     slices: list
 
 
-def _blobs(maps: TowerMaps, params: TowerParams) -> _Blobs:
-    mask = maps.shade >= np.float32(maps.dark_thr)
+def _blobs(maps: TowerMaps, params: TowerParams, thr: float | None = None) -> _Blobs:
+    mask = maps.shade >= np.float32(maps.dark_thr if thr is None else thr)
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     labels = labels.astype(np.int32)
     flat = labels.ravel()
@@ -333,9 +358,142 @@ def _roof_of(
     return r0 + float((w * rr).sum() / s), c0 + float((w * cc).sum() / s), top
 
 
-def _candidates(maps: TowerMaps, params: TowerParams, crowd: bool) -> tuple[list[Tower], _Blobs]:
-    """Shadow components shaped like a tower's with a roof beside them (no direction test)."""
-    b = _blobs(maps, params)
+_MAX_ROOF_PIX = 64
+_DIRS8 = np.array([(math.sin(a), math.cos(a)) for a in np.arange(8) * math.pi / 8])
+
+
+def _line_support(
+    roof: F32, r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], half: float
+) -> F64:
+    """Per pixel: the largest mean roof contrast along a line through it (8 directions).
+
+    The line's samples lie between ``half / 2`` and ``half`` pixels on both sides, outside a
+    compact roof centred on the pixel: a lane, road or field edge keeps its contrast along its
+    own direction, a compact roof has none around it in any direction.
+    """
+    d = np.arange(max(1.0, half / 2), max(2.0, half) + 0.5)
+    d = np.concatenate([-d, d])
+    h, w = roof.shape
+    rr = np.rint(r[:, None, None] + _DIRS8[None, :, 0, None] * d).astype(np.int64)
+    cc = np.rint(c[:, None, None] + _DIRS8[None, :, 1, None] * d).astype(np.int64)
+    np.clip(rr, 0, h - 1, out=rr)
+    np.clip(cc, 0, w - 1, out=cc)
+    return roof[rr, cc].mean(axis=2).max(axis=1).astype(np.float64)
+
+
+def _roof_toward_sun(
+    maps: TowerMaps, b: _Blobs, k: int, params: TowerParams, sd: tuple[float, float]
+) -> tuple[float, float, float] | None:
+    """Roof centre and contrast on the sun side of shadow ``k`` (0-based), or None.
+
+    The roof stands where the shadow begins, at its sun-side tip; where the shadow crosses a
+    brighter surface (a lane, a road) its near part is too faint to threshold, so the roof is
+    searched up to ``params.roof_reach_m`` beyond the tip, within the shadow's width (plus the
+    ring, widening by half the distance from the tip: the estimated sun may be off by ~25°). The roof is the pixel there that stands out most above its surroundings' roof
+    contrast (compact), placed at the centroid of its bright neighbours; its contrast is
+    that excess.
+    """
+    g = maps.gsd
+    ring = max(1, round(params.ring_m / g))
+    reach = max(ring, round(params.roof_reach_m / g))
+    sl = b.slices[k]
+    r0, c0 = max(sl[0].start - reach, 0), max(sl[1].start - reach, 0)
+    r1 = min(sl[0].stop + reach, maps.shade.shape[0])
+    c1 = min(sl[1].stop + reach, maps.shade.shape[1])
+    lab = b.labels[r0:r1, c0:c1]
+    rr, cc = np.indices(lab.shape, dtype=np.float64)
+    along = rr * sd[0] + cc * sd[1]
+    across = cc * sd[0] - rr * sd[1]
+    own = lab == k + 1
+    tip, a0, a1 = along[own].min(), across[own].min(), across[own].max()
+    slack = ring + 0.5 * np.maximum(tip - along, 0)  # the sun's direction is known to ~25°
+    zone = (
+        (along >= tip - reach)
+        & (along <= tip + ring)
+        & (across >= a0 - slack)
+        & (across <= a1 + slack)
+        & ~own
+        & maps.valid[r0:r1, c0:c1]
+    )
+    roof = maps.roof[r0:r1, c0:c1]
+    pix = np.flatnonzero(zone & (roof >= maps.roof_thr))
+    if not len(pix):
+        return None
+    pix = pix[np.argsort(-roof.ravel()[pix], kind="stable")[:_MAX_ROOF_PIX]]
+    pr_all, pc_all = np.divmod(pix, roof.shape[1])
+    excess = roof.ravel()[pix] - _line_support(roof, pr_all, pc_all, params.roof_box_m / (2 * g))
+    best = int(np.argmax(excess))
+    pr, pc = int(pr_all[best]), int(pc_all[best])
+    compact = np.full(roof.shape, -np.inf)
+    compact[pr, pc] = excess[best]
+    top, stand_out = float(roof[pr, pc]), float(compact[pr, pc])
+    if not np.isfinite(stand_out) or stand_out < maps.roof_thr:
+        return None
+    w = np.where(
+        zone & (roof >= 0.6 * top) & ((rr - pr) ** 2 + (cc - pc) ** 2 <= ring * ring), roof, 0
+    )
+    s = w.sum()
+    return r0 + float((w * rr).sum() / s), c0 + float((w * cc).sum() / s), stand_out
+
+
+def _candidates(
+    maps: TowerMaps,
+    params: TowerParams,
+    crowd: bool,
+    sd: tuple[float, float] | None = None,
+) -> tuple[list[Tower], _Blobs]:
+    """Shadow components shaped like a tower's with a roof beside them (no direction test).
+
+    Components are taken at several darkness levels (``params.levels`` × the epoch's
+    threshold): at the lowest a tower's shadow often touches a longer dark structure (a fence
+    shadow, the dark rim beside a bright lane, a tree line) and fails the shape test; higher up
+    the tower's denser shadow stands alone. A shadow found at a lower level is not repeated.
+    The crowd test counts each level's own compact objects (:func:`_crowd_objects`).
+    Returns the candidates and the lowest level's components.
+    """
+    out: list[Tower] = []
+    first: _Blobs | None = None
+    sep = params.alone_m / (2 * maps.gsd)
+    for f in params.levels:
+        b = _blobs(maps, params, maps.dark_thr * f)
+        first = b if first is None else first
+        level = _level_candidates(maps, b, params, crowd, sd)
+        if out and level:
+            tree = cKDTree([(o.shadow_row, o.shadow_col) for o in out])
+            d, _ = tree.query([(t.shadow_row, t.shadow_col) for t in level])
+            level = [t for t, di in zip(level, d.tolist()) if di > sep]
+        kept: list[Tower] = []
+        for t in level:  # pieces of one shadow at this level: the first stands
+            if all(
+                math.hypot(t.shadow_row - o.shadow_row, t.shadow_col - o.shadow_col) > sep
+                for o in kept
+            ):
+                kept.append(t)
+        out += kept
+    assert first is not None
+    return out, first
+
+
+def _crowd_objects(b: _Blobs, params: TowerParams, g: float) -> F64:
+    """(row, col) of the compact dark objects a tower must not stand among.
+
+    Villages, orchards and mottled fields give many compact shadows close together; the pieces
+    of a fence's shadow or of the dark rim beside a lane are elongated (longer than
+    ``params.crowd_elong`` × their width) and do not count: towers stand beside them.
+    """
+    a_m2 = b.area * g * g
+    objs = (a_m2 >= params.crowd_area_m2) & (a_m2 <= 600.0) & (b.length * g <= 45.0)
+    objs &= b.length <= params.crowd_elong * b.width
+    return np.column_stack([b.row[objs], b.col[objs]]) if objs.any() else np.full((1, 2), -1e9)
+
+
+def _level_candidates(
+    maps: TowerMaps,
+    b: _Blobs,
+    params: TowerParams,
+    crowd: bool,
+    sd: tuple[float, float] | None,
+) -> list[Tower]:
     g = maps.gsd
     a_m2 = b.area * g * g
     shaped = (
@@ -347,21 +505,21 @@ def _candidates(maps: TowerMaps, params: TowerParams, crowd: bool) -> tuple[list
     )
     cand = np.flatnonzero(shaped)
     if crowd and len(cand):
-        objs = np.flatnonzero(
-            (a_m2 >= params.crowd_area_m2) & (a_m2 <= 600.0) & (b.length * g <= 45.0) | shaped
-        )
-        tree = cKDTree(np.column_stack([b.row[objs], b.col[objs]]))
+        objs = _crowd_objects(b, params, g)
+        tree = cKDTree(objs)
         pts = np.column_stack([b.row[cand], b.col[cand]])
         far = tree.query_ball_point(pts, params.crowd_m / g, return_length=True)
         close = tree.query_ball_point(pts, params.alone_m / g, return_length=True)
         cand = cand[np.asarray(far) - np.asarray(close) <= params.max_crowd]
     out = []
     for k in cand.tolist():
-        roof = _roof_of(maps, b, k, params)
+        roof = (
+            _roof_of(maps, b, k, params) if sd is None else _roof_toward_sun(maps, b, k, params, sd)
+        )
         if roof is None:
             continue
         out.append(Tower(roof[0], roof[1], float(b.shade[k]), roof[2], b.row[k], b.col[k], k + 1))
-    return out, b
+    return out
 
 
 def _unit(t: Tower) -> tuple[float, float]:
@@ -391,6 +549,52 @@ def consensus_direction(
     return float(m[0] / r), float(m[1] / r)
 
 
+def shadow_direction(
+    maps: TowerMaps, *, n_dirs: int = 36, min_asym: float = 0.005, min_h1: float = 0.5
+) -> tuple[float, float] | None:
+    """Anti-sun direction (drow, dcol) of an epoch from how bright things cast dark neighbours.
+
+    Everything that stands up (trees, houses, towers, walls) is lit on the sun side and throws
+    its shadow to the anti-sun side, so "bright here, dark a few metres further" is more common
+    along the shadow direction than against it. For ``n_dirs`` directions ``h`` (at 2 and 4 m)
+    this scores ``mean(roof(x) · shade⁺(x + h))``; flat texture, field edges and stripes score
+    alike both ways and cancel in the difference to ``-h``. The direction with the largest
+    asymmetry (the phase of its first harmonic over the directions) wins when that harmonic's
+    amplitude is at least ``min_asym`` of the best score and carries ``min_h1`` of the
+    asymmetry's energy (a sun gives a smooth cosine; noise and texture do not); else None.
+    """
+    g = maps.gsd
+    step = max(1, int(1.0 / g))  # ~1 m working pixels
+    roof = np.where(maps.valid, maps.roof, 0)[::step, ::step].astype(np.float32)
+    dark = np.where(maps.valid, np.maximum(maps.shade, 0), 0)[::step, ::step].astype(np.float32)
+    gw = g * step
+    h, w = roof.shape
+    ang = np.arange(n_dirs) * (2 * math.pi / n_dirs)
+    score = np.zeros(n_dirs)
+    for d_m in (2.0, 4.0):
+        for i, a in enumerate(ang.tolist()):
+            dr, dc = round(math.cos(a) * d_m / gw), round(math.sin(a) * d_m / gw)
+            if abs(dr) >= h or abs(dc) >= w:
+                continue
+            ra = roof[max(0, -dr) : h - max(0, dr), max(0, -dc) : w - max(0, dc)]
+            sb = dark[max(0, dr) : h - max(0, -dr), max(0, dc) : w - max(0, -dc)]
+            score[i] += float(np.mean(ra * sb)) if ra.size else 0.0
+    asym = score - np.roll(score, n_dirs // 2)
+    # a true sun gives a smooth, cosine-like asymmetry: its first harmonic carries the energy
+    h1 = complex((asym * np.cos(ang)).sum(), (asym * np.sin(ang)).sum()) * 2 / n_dirs
+    energy = float((asym**2).mean())
+    peak = abs(h1)
+    if energy <= 0 or peak < min_asym * float(score.max()) or 0.5 * peak**2 < min_h1 * energy:
+        return None
+    a = math.atan2(h1.imag, h1.real)
+    return math.cos(a), math.sin(a)
+
+
+def estimate_shadow_dir(maps: TowerMaps, params: TowerParams) -> tuple[float, float] | None:
+    """An epoch's anti-sun direction (:func:`shadow_direction`), or None where it cannot tell."""
+    return shadow_direction(maps)
+
+
 def find_towers(
     maps: TowerMaps,
     params: TowerParams,
@@ -406,7 +610,7 @@ def find_towers(
     maps : TowerMaps
     params : TowerParams
     shadow_dir : (drow, dcol) or None
-        Known anti-sun direction; None estimates it (:func:`consensus_direction`).
+        Known anti-sun direction; None estimates it (:func:`estimate_shadow_dir`).
     north : (drow, dcol)
         Map north on the grid (fallback when no direction can be estimated).
     crowd : bool
@@ -414,8 +618,12 @@ def find_towers(
     """
     if maps.gsd >= params.max_gsd_m:
         return [], shadow_dir
-    cands, _ = _candidates(maps, params, crowd)
-    sd = shadow_dir if shadow_dir is not None else consensus_direction(cands, params)
+    sd = estimate_shadow_dir(maps, params) if shadow_dir is None else shadow_dir
+    cands = (
+        _candidates(maps, params, crowd, sd)[0]
+        if sd is not None
+        else _candidates(maps, params, crowd)[0]
+    )
     cos_max = math.cos(math.radians(params.max_angle_deg))
     kept = []
     for t in cands:
@@ -492,7 +700,9 @@ def classify_towers(
     same_roof = diff < params.same_roof * own
     sh_rc = np.array([(t.shadow_row, t.shadow_col) for t in towers])
     dark_before = _window_max(ndimage.uniform_filter(other.shade, 3), sh_rc, shift)
-    was_dark = dark_before >= params.was_dark * np.array([t.strength for t in towers])
+    # in units of each epoch's own shadow threshold: haze, season and stretch change contrast
+    rel = other.dark_thr / max(this.dark_thr, 1e-6)
+    was_dark = dark_before >= params.was_dark * rel * np.array([t.strength for t in towers])
     there = near | same_roof | was_dark
     out = []
     for t, th in zip(towers, there.tolist()):
@@ -584,10 +794,10 @@ def detect_towers(
     mb = tower_maps(before, valid, bands, gsd, params)
     ma = tower_maps(after, valid, bands, gsd, params)
     shift = 2 * max(1, round(params.shift_m / gsd)) + 1
-    new_a, da = find_towers(change_maps(ma, mb, shift, params), params, shadow_dirs[1], north=north)
-    gone_b, db = find_towers(
-        change_maps(mb, ma, shift, params), params, shadow_dirs[0], north=north
-    )
+    da = shadow_dirs[1] if shadow_dirs[1] is not None else estimate_shadow_dir(ma, params)
+    db = shadow_dirs[0] if shadow_dirs[0] is not None else estimate_shadow_dir(mb, params)
+    new_a, da = find_towers(change_maps(ma, mb, shift, params), params, da, north=north)
+    gone_b, db = find_towers(change_maps(mb, ma, shift, params), params, db, north=north)
     if params.recheck:
         loose = loose_tower_params(params)
         tb_any = find_towers(mb, loose, db, north=north, crowd=False)[0] if new_a else []
@@ -617,14 +827,20 @@ def _confirmed(
     The change maps find whatever got darker or changed colour (a new house, a harvested
     strip, a cloud-shadow edge); a tower must also be a compact roof with its shadow in its own
     epoch, the bar an ``existing`` tower has to pass in both. Held-out scenes gave 3 % precision
-    for new towers without this check.
+    for new towers without this check. A changed tower's roof must also stand out by
+    ``params.new_roof`` × the roof threshold (on tuning scenes true new roofs did, ~2/3 of the
+    phantoms from textured or re-coloured epochs did not).
     """
     if not found:
         return []
     solo = find_towers(maps, params, direction, north=north)[0]
     tol = params.alone_m / maps.gsd
+    bar = params.new_roof * maps.roof_thr
     return [
-        f for f in found if any(math.hypot(f[2].row - t.row, f[2].col - t.col) <= tol for t in solo)
+        f
+        for f in found
+        if f[2].roof >= bar
+        and any(math.hypot(f[2].row - t.row, f[2].col - t.col) <= tol for t in solo)
     ]
 
 
