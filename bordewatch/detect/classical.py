@@ -45,7 +45,7 @@ from bordewatch.detect.posts import (
     sun_azimuth_to_pixel_dir,
 )
 from bordewatch.results import DetectConfig, Detection, DetectorOutput
-from bordewatch.vectorize import to_tile_crs
+from bordewatch.vectorize import sample_along, to_tile_crs
 
 if TYPE_CHECKING:
     from bordewatch.imagery import TilePair
@@ -89,7 +89,12 @@ def lane_params(config: DetectConfig) -> LineParams:
     )
 
 
-FENCE_HIGH, FENCE_LOW, FENCE_PRESENT = 6.0, 3.0, 4.0
+FENCE_HIGH, FENCE_LOW, FENCE_PRESENT = 6.0, 2.5, 4.0
+LONG_FENCE_HIGH = 4.0
+"""A ridge of the difference reaching only this (not ``FENCE_HIGH``) is kept where it runs at
+least ``LONG_FENCE_FACTOR`` times the minimum fence length: the evidence is already a mean
+over ~16 m, and a long straight faint line is as unlikely in noise as a short strong one."""
+LONG_FENCE_FACTOR = 2.0
 
 
 def belt_params(config: DetectConfig) -> LineParams:
@@ -133,14 +138,53 @@ def _fences(
     of merging with the lane edge's ridge.
     """
     peaks = le.fence_peak_diff if keep_out is None else le.fence_peak_diff & ~keep_out
-    changed = peak_lines(le.fence_diff, peaks, params, gsd_w)
-    pieces = status_of_changed(
-        changed, le.fence_after, le.fence_before, le.fence_diff, params, gsd_w
-    )
+    changed = _strong_or_long(le.fence_diff, peaks, params, gsd_w)
+    pieces = [
+        replace(p, after_line=_mean_along(p.line, le.fence_after)) if p.status == "new" else p
+        for p in status_of_changed(
+            changed, le.fence_after, le.fence_before, le.fence_diff, params, gsd_w
+        )
+    ]
     inventory = peak_lines(le.fence_after, le.fence_peak_after, params, gsd_w)
     return pieces + existing_lines(
         inventory, le.fence_after, le.fence_before, le.fence_diff, params, gsd_w
     )
+
+
+def _strong_or_long(
+    strength: np.ndarray, peaks: np.ndarray, params: LineParams, gsd: float
+) -> list[shapely.LineString]:
+    """Ridge lines reaching ``params.high``, and long ones reaching only ``LONG_FENCE_HIGH``.
+
+    Both hysteresis passes share ``params.low``; a strong line also traced by the long pass is
+    kept once (the long pass's version).
+    """
+    strong = peak_lines(strength, peaks, params, gsd)
+    if LONG_FENCE_HIGH >= params.high:
+        return strong
+    long_params = replace(
+        params, high=LONG_FENCE_HIGH, min_length_m=LONG_FENCE_FACTOR * params.min_length_m
+    )
+    long = peak_lines(strength, peaks, long_params, gsd)
+    if not long:
+        return strong
+    taken = shapely.union_all(long).buffer(2.0)
+    min_px = params.min_length_m / gsd
+    out = list(long)
+    for line in strong:
+        rest = line.difference(taken)
+        out += [
+            part
+            for part in shapely.get_parts(rest)
+            if isinstance(part, shapely.LineString) and part.length >= min_px
+        ]
+    return out
+
+
+def _mean_along(line: shapely.LineString, x: np.ndarray) -> float:
+    """Mean of ``x`` along a pixel-coordinate line (nearest of the 3 x 3 maxima)."""
+    _, v = sample_along(line, x, radius=1)
+    return float(np.mean(v)) if v.size else 0.0
 
 
 def _block_any(mask: np.ndarray, f: int) -> np.ndarray:
@@ -282,8 +326,12 @@ def _drop_edge_fences(
     fence (``explained``) are the lane's, not an edge the fence follows. A ``new`` fence
     brings its own surroundings (a cleared belt centred on it): in the after epoch only true
     steps count, while any structure at the place before (a road, lane or edge, where the
-    difference has residuals) still does. A piece mostly within ``lane_edges`` (a lane and
-    its edges) runs on the lane: its steps are not excused.
+    difference has residuals) still does, unless the after epoch by itself shows a thin line
+    along the piece (``LinePiece.after_line`` >= ``FENCE_PRESENT``): a new fence built where
+    a belt was cleared along an old field or forest edge. An edge residual is no line of the
+    after image alone, else the before image would show it too and the piece would not be
+    new. A piece mostly within ``lane_edges`` (a lane and its edges) runs on the lane: its
+    steps are not excused.
     """
     out = []
     for cls, p in items:
@@ -297,9 +345,13 @@ def _drop_edge_fences(
             p.line.intersection(lane_edges).length > EDGE_FRAC * p.line.length
         )
         ex = None if on_lane else explained
+        # a new line the after image shows by itself is not a residual of an old edge it runs
+        # along (an unchanged edge shows alike in both epochs and is not new)
+        seen = new and p.after_line >= FENCE_PRESENT
+        tests = ((za, True),) if seen else ((zb, False), (za, new))
         if any(
             follows_edge(p.line, z, gsd, EDGE_STEP, frac=EDGE_FRAC, explained=ex, steps_only=only)
-            for z, only in ((zb, False), (za, new))
+            for z, only in tests
         ):
             continue
         out.append((cls, p))

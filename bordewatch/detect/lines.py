@@ -64,11 +64,16 @@ class LineParams:
 
 @dataclass(frozen=True, slots=True)
 class LinePiece:
-    """A classified line piece in pixel coordinates (x=col, y=row)."""
+    """A classified line piece in pixel coordinates (x=col, y=row).
+
+    ``after_line`` is the mean thin-line evidence of the after epoch alone along the piece
+    (background units; 0 where not measured): a new line the after image shows by itself.
+    """
 
     status: str
     score: float
     line: LineString
+    after_line: float = 0.0
 
 
 def line_mask(strength: F32, params: LineParams) -> npt.NDArray[np.bool_]:
