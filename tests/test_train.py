@@ -20,6 +20,8 @@ from bordewatch.train import (
     loss_fn,
     rasterise_truth,
     sample_batch,
+    soften_target,
+    synth_scene,
     train,
 )
 
@@ -94,6 +96,38 @@ def test_class_f1_strict_and_tolerant() -> None:
     p2 = np.zeros_like(t)
     p2[10, 10:] = 1
     assert class_f1(p2, t2)["fence"] == pytest.approx(1.0)
+
+
+def test_soften_target_grows_fences_and_ignores_their_neighbours() -> None:
+    t = np.zeros((20, 20), np.uint8)
+    t[10] = 1  # a 1-px new fence
+    t[3, 3] = 3  # a 1-px new tower
+    t[15:, :] = 4  # existing infrastructure is never softened
+    t[0, 19] = IGNORE
+    assert np.array_equal(soften_target(t, 0), t)
+    s = soften_target(t, 1)
+    assert np.array_equal(np.flatnonzero(s[:, 5] == IGNORE), [9, 11])
+    assert s[10, 5] == 1 and s[2, 2] == IGNORE and s[3, 3] == 3 and s[6, 6] == 0
+    g = soften_target(t, 1, grow_px=2)
+    assert np.flatnonzero(g[:, 5] == 1).tolist() == [8, 9, 10, 11, 12]
+    assert g[7, 5] == IGNORE and g[13, 5] == IGNORE and g[14, 5] == 0
+    assert np.all(g[15:] == 4) and g[0, 19] == IGNORE and t[9, 5] == 0  # input untouched
+
+
+def test_synth_scene_is_coregistered_like_the_pipeline() -> None:
+    from bordewatch import align
+    from bordewatch.imagery import TilePair
+    from bordewatch.train import _scene_tile
+
+    scene = synth_scene(11, size_px=256)
+    assert scene.before.shape[0] == 3 and scene.before.shape[1:] == scene.target.shape
+    assert set(np.unique(scene.target)) <= {0, 1, 2, 3, 4, IGNORE}
+    valid = scene.target != IGNORE
+    pair = TilePair(
+        _scene_tile(valid.shape, 1.0), scene.before, scene.after, valid, ("red", "green", "blue")
+    )
+    residual = align.coregister(pair).shift_px
+    assert float(np.hypot(*residual)) < 0.5  # the synth's misregistration has been removed
 
 
 def test_a_few_steps_reduce_the_loss() -> None:

@@ -25,7 +25,7 @@ log = logging.getLogger("bordewatch")
     "--steps", default=150, show_default=True, type=click.IntRange(1), help="Steps per epoch."
 )
 @click.option(
-    "--scenes", default=16, show_default=True, type=click.IntRange(1), help="New scenes per epoch."
+    "--scenes", default=12, show_default=True, type=click.IntRange(1), help="New scenes per epoch."
 )
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of weights, data order, crops."

@@ -4,8 +4,12 @@ The network (:class:`ChangeNet`) sees the co-registered before and after tiles (
 each epoch standardised on its own valid pixels), runs one shared-weight encoder on both, and
 decodes the signed feature difference (plus the *after* features at the coarsest level, so it
 knows what appeared) into per-pixel classes :data:`CLASSES`: background, new fence, new patrol lane,
-new watchtower, existing infrastructure. To keep it fast on CPU it works at half resolution after
-a lossless space-to-depth step and returns to full resolution with a pixel shuffle.
+new watchtower, existing infrastructure. To keep it fast on CPU the encoder works at 1/2–1/8
+resolution and the decoder returns to full resolution with a 2×2 transposed conv. A cheap
+full-resolution branch (a linear 3×3 conv of the signed difference *after − before*,
+:data:`FULL_WIDTH` channels, fused with the pixel-shuffled 1/2-resolution decoder output) adds a
+per-pixel correction to the logits, so 1-px fences and 2-px towers are localised at their scale.
+Version-1 weights (no full-resolution branch, ``full_width=0``) still load.
 
 Inference runs in overlapping patches (:func:`predict_proba`); :func:`detect_model` turns the
 probabilities into detections with the shared vectoriser and is registered as method ``"model"``.
@@ -49,6 +53,10 @@ CLASSES: tuple[str, ...] = ("background", "fence", "patrol_lane", "watchtower", 
 """Output classes, in channel order. ``fence``/``patrol_lane``/``watchtower`` mean *new* ones."""
 NEW_CLASSES: tuple[int, ...] = (1, 2, 3)
 WIDTHS: tuple[int, int, int] = (24, 32, 48)
+FULL_WIDTH = 6
+"""Channels of the full-resolution branch (0: the version-1 network without it)."""
+FULL_DEC_WIDTH = 8
+"""Channels of the full-resolution fusion layer."""
 IN_BANDS = 3
 MIN_GSD_M = 0.5
 """Imagery finer than this is resampled to it before inference (the model saw 0.5–2 m)."""
@@ -72,10 +80,16 @@ def _module_class() -> type:
     class ChangeNet(nn.Module):
         """Siamese encoder (shared weights) + difference decoder; see the module docstring."""
 
-        def __init__(self, n_classes: int = len(CLASSES), widths: tuple[int, ...] = WIDTHS):
+        def __init__(
+            self,
+            n_classes: int = len(CLASSES),
+            widths: tuple[int, ...] = WIDTHS,
+            full_width: int = FULL_WIDTH,
+        ):
             super().__init__()
             w0, w1, w2 = widths
             self.n_classes = n_classes
+            self.full_width = full_width
             self.enc1 = nn.Sequential(
                 nn.Conv2d(IN_BANDS, w0, 4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(w0),
@@ -87,6 +101,17 @@ def _module_class() -> type:
             self.dec2 = cbr(2 * w1, w0)
             self.dec1 = cbr(2 * w0, w0)
             self.head = nn.ConvTranspose2d(w0, n_classes, 2, stride=2)
+            if full_width:
+                # full-resolution path: a linear 3x3 conv of the signed input difference (the
+                # difference of a linear per-epoch feature, at half the cost), fused with the
+                # pixel-shuffled 1/2-resolution decoder output, adds a per-pixel correction to the
+                # logits (zero at initialisation, so training starts from the coarse network)
+                self.enc0 = nn.Conv2d(IN_BANDS, full_width, 3, padding=1, bias=False)
+                self.shuffle = nn.PixelShuffle(2)
+                self.dec0 = cbr(w0 // 4 + full_width, FULL_DEC_WIDTH)
+                self.head0 = nn.Conv2d(FULL_DEC_WIDTH, n_classes, 1)
+                nn.init.zeros_(self.head0.weight)
+                nn.init.zeros_(self.head0.bias)
 
         def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
             f1 = self.enc1(x)
@@ -102,7 +127,11 @@ def _module_class() -> type:
             x = self.dec2(torch.cat((x, a2 - b2), 1))
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self.dec1(torch.cat((x, a1 - b1), 1))
-            return self.head(x)
+            logits = self.head(x)
+            if not self.full_width:
+                return logits
+            d0 = self.enc0(after - before)
+            return logits + self.head0(self.dec0(torch.cat((self.shuffle(x), d0), 1)))
 
     return ChangeNet
 
@@ -112,12 +141,15 @@ def _changenet() -> type:
     return _module_class()
 
 
-def build_model(*, rng: int = 0) -> torch.nn.Module:
-    """A freshly initialised :class:`ChangeNet` (weights drawn from ``torch.manual_seed(rng)``)."""
+def build_model(*, rng: int = 0, full_width: int = FULL_WIDTH) -> torch.nn.Module:
+    """A freshly initialised :class:`ChangeNet` (weights drawn from ``torch.manual_seed(rng)``).
+
+    ``full_width=0`` builds the version-1 network without the full-resolution branch.
+    """
     import torch
 
     torch.manual_seed(rng)
-    return _changenet()()
+    return _changenet()(full_width=full_width)
 
 
 def save_model(model: torch.nn.Module, path: str | Path) -> str:
@@ -181,7 +213,8 @@ def _load_cached(path: str, device: str, stamp: tuple[int, int]) -> torch.nn.Mod
         raise ModelError(f"cannot read model weights {path} ({err}); {_REGEN}") from err
     if not isinstance(state, dict):
         raise ModelError(f"model weights {path} hold no state_dict; {_REGEN}")
-    model = _changenet()()
+    full = state.get("enc0.weight")
+    model = _changenet()(full_width=int(full.shape[0]) if isinstance(full, torch.Tensor) else 0)
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as err:
@@ -236,6 +269,21 @@ def _patch_starts(n: int, patch: int, overlap: int) -> list[int]:
     return [*starts, n - patch]
 
 
+def _patch_size(n: int, patch: int, overlap: int) -> int:
+    """The smallest multiple of 8 (≤ ``patch`` unless ``n`` fits) that needs as few patches.
+
+    Spreading the same number of patches evenly over the tile instead of letting the last one
+    overlap its neighbour almost completely saves up to half the network's work on tile sizes
+    just above a multiple of ``patch``.
+    """
+    if n <= patch:
+        return n
+    inner = patch - 2 * overlap
+    count = -(-(n - 2 * overlap) // inner)
+    size = -(-(n - 2 * overlap) // count) + 2 * overlap
+    return min(n, patch, 8 * -(-size // 8))
+
+
 def predict_proba(
     before: npt.NDArray[np.float32],
     after: npt.NDArray[np.float32],
@@ -265,8 +313,7 @@ def predict_proba(
             xa, ((0, 0), (0, pr), (0, pc)), mode="reflect" if min(rows, cols) > 8 else "edge"
         )
     R, C = xb.shape[1:]
-    patch = min(patch_px, max(R, C))
-    ph, pw = min(patch, R), min(patch, C)
+    ph, pw = _patch_size(R, patch_px, overlap_px), _patch_size(C, patch_px, overlap_px)
     out = np.empty((len(CLASSES), R, C), dtype=np.float32)
     device = next(model.parameters()).device
     with torch.inference_mode():
@@ -276,7 +323,8 @@ def predict_proba(
                 ta = torch.from_numpy(np.ascontiguousarray(xa[None, :, r0 : r0 + ph, c0 : c0 + pw]))
                 tb = tb.to(device).contiguous(memory_format=torch.channels_last)
                 ta = ta.to(device).contiguous(memory_format=torch.channels_last)
-                prob = torch.softmax(model(tb, ta), dim=1)[0].float().cpu().numpy()
+                logits = model(tb, ta).contiguous()  # softmax is slow on channels_last
+                prob = torch.softmax(logits, dim=1)[0].float().cpu().numpy()
                 rs = 0 if r0 == 0 else overlap_px
                 cs = 0 if c0 == 0 else overlap_px
                 out[:, r0 + rs : r0 + ph, c0 + cs : c0 + pw] = prob[:, rs:, cs:]

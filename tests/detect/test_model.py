@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import shapely
@@ -50,6 +52,20 @@ def test_forward_shapes_and_size() -> None:
     assert sum(p.numel() for p in net.parameters()) <= 150_000
 
 
+def test_version1_weights_without_full_resolution_branch_still_load(tmp_path) -> None:
+    v1 = m.build_model(rng=2, full_width=0)
+    assert not hasattr(v1, "enc0")
+    m.save_model(v1, tmp_path / "v1.pt")
+    loaded = m.load_model(tmp_path / "v1.pt")
+    assert loaded.full_width == 0
+    m.save_model(m.build_model(rng=2), tmp_path / "v2.pt")
+    v2 = m.load_model(tmp_path / "v2.pt")
+    assert v2.full_width == m.FULL_WIDTH
+    x = torch.rand(1, 3, 32, 48)
+    with torch.inference_mode():
+        assert loaded(x, x).shape == v2(x, x).shape == (1, len(m.CLASSES), 32, 48)
+
+
 def test_build_and_predict_are_deterministic(weights: str) -> None:
     a, b = m.build_model(rng=5), m.build_model(rng=5)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
@@ -67,6 +83,17 @@ def test_predict_proba_patches_sum_to_one_and_mask_invalid(weights: str) -> None
     assert proba.shape == (len(m.CLASSES), 150, 230) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(0), 1.0, atol=1e-4)
     assert np.all(proba[0, :5, :7] == 1.0)
+
+
+@pytest.mark.parametrize("n", [520, 1024, 2048, 2056, 4096])
+def test_patches_are_spread_evenly_and_cover_the_tile(n: int) -> None:
+    size = m._patch_size(n, 512, 16)
+    starts = m._patch_starts(n, size, 16)
+    assert size % 8 == 0 and size <= 512 and starts[0] == 0 and starts[-1] + size == n
+    # every pixel is taken from a patch at least 16 px inside it (or at the tile edge)
+    assert all(b - a <= size - 32 for a, b in itertools.pairwise(starts))
+    assert len(starts) == len(m._patch_starts(n, 512, 16))  # no more patches than before
+    assert len(starts) * size <= 1.1 * n  # ...but much less redundant work
 
 
 def test_loaded_weights_match_saved_model(tmp_path) -> None:
