@@ -213,6 +213,11 @@ def evaluate(
 
 def _prepare(frame: gpd.GeoDataFrame, status: str) -> gpd.GeoDataFrame:
     out = frame if frame.crs is not None else frame.set_crs("EPSG:4326")
+    if len(out) == 0:  # an empty FeatureCollection reads back with no property columns at all
+        missing = {"class": object, "status": object, "km": float}
+        out = out.assign(
+            **{c: pd.Series(dtype=t) for c, t in missing.items() if c not in out.columns}
+        )
     out = out[~out.geometry.isna() & ~out.geometry.is_empty]
     if status != "all":
         out = out[out["status"].astype(str) == status]

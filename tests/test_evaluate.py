@@ -149,6 +149,16 @@ def test_empty_sides_give_nan_or_zero() -> None:
     assert math.isnan(t.precision) and math.isnan(t.recall) and math.isnan(t.f1)
 
 
+def test_an_empty_detections_file_scores_as_nothing_found(tmp_path: Path) -> None:
+    """An empty FeatureCollection reads back without property columns; that is no detection."""
+    truth = _frame([("fence", "new", _line((0, 0), (100, 0))), ("watchtower", "new", _pt(5))])
+    path = tmp_path / "empty.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    ev = evaluate(gpd.read_file(path), truth)
+    assert ev.score("fence").recall == 0.0 and ev.score("watchtower").n_truth == 1
+    assert ev.score("watchtower").n_pred == 0
+
+
 def test_per_km_from_km_property() -> None:
     truth = _frame(
         [("fence", "new", _line((0, 0), (100, 0))), ("watchtower", "new", _pt(0))],
