@@ -29,11 +29,19 @@ Status (:func:`classify_towers`): a tower of one epoch is *existing* when the ot
 tower (looser thresholds) within ``match_m``, or when the other epoch already had the same roof
 there (log-ratio colour within ``same_roof`` of it, best over a small misregistration search) or
 was already as dark over the shadow; otherwise *new* (after only) or *removed* (before only).
+A change is only claimed where the other epoch could have shown it (:func:`local_contrast`):
+where its fine texture is less than half as contrasty as this epoch's around the tower (thin
+haze or cloud, a washed-out or re-stretched epoch), the same texture only *looks* new.
+
+Memory: the maps are built one band at a time in float32, one level's components are held at
+a time and the epoch comparison gathers small windows; an epoch's own full-bar towers are
+found once per call.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,6 +60,7 @@ __all__ = [
     "detect_towers",
     "estimate_shadow_dir",
     "find_towers",
+    "local_contrast",
     "loose_tower_params",
     "north_pixel_dir",
     "pixel_dir_to_azimuth",
@@ -131,6 +140,17 @@ class TowerParams:
         The roof is the pixel standing out most above the mean roof contrast along any line
         through it, sampled ``roof_box_m / 4`` to ``roof_box_m / 2`` away (a compact roof,
         not a lane or a bright field beside the shadow).
+    min_contrast_ratio : float
+        A tower is only called new (removed) where the other epoch shows at least this fraction
+        of this epoch's local texture contrast (:func:`local_contrast`): under haze, thin cloud or a
+        washed-out stretch the other epoch cannot show that the tower was absent, and the same
+        texture only looks new because it stands out more in one epoch.
+    contrast_box_m : float
+        Side of the box the local contrast (median step of the darkness map) is measured in.
+    was_bright : float
+        A changed tower's shadow place must not have been brighter than its surroundings in
+        the other epoch by this × that epoch's shadow threshold (a bright thing gone there
+        darkens the place without casting a shadow).
     """
 
     background_m: float = 25.0
@@ -164,6 +184,9 @@ class TowerParams:
     levels: tuple[float, ...] = (1.0, 1.6, 2.5)
     roof_reach_m: float = 15.0
     roof_box_m: float = 15.0
+    min_contrast_ratio: float = 0.5
+    contrast_box_m: float = 64.0
+    was_bright: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,29 +294,44 @@ def tower_maps(
     idx = [i for i, b in enumerate(bands) if b.lower() in _VISIBLE] or list(range(image.shape[0]))
     k = max(3, round(params.background_m / gsd) | 1)
     lr = np.empty((len(idx), *image.shape[1:]), np.float32)
-    for j, i in enumerate(idx):
+    invalid = None if valid.all() else ~valid
+    for j, i in enumerate(idx):  # one band at a time: no full-tile float64 or band stacks
         x = np.asarray(image[i], np.float32)
-        if not valid.all():
+        if invalid is not None:
             fill = float(np.median(x[valid])) if valid.any() else 0.0
-            x = np.where(valid, x, np.float32(fill))
+            x = np.where(invalid, np.float32(fill), x)
         lx = np.log(np.maximum(x, 0) + _EPS)
+        del x
         if params.tophat_m > 0:  # dark / bright dips narrower than the box; broad fields are 0
             t = max(3, round(params.tophat_m / gsd) | 1)
             lo = ndimage.maximum_filter(ndimage.minimum_filter(lx, t), t)  # opening
             hi = ndimage.minimum_filter(ndimage.maximum_filter(lx, t), t)  # closing
             lr[j] = (lx - lo) - (hi - lx)
+            del lo, hi
         else:
             lr[j] = lx - np.log(ndimage.uniform_filter(np.exp(lx), k, mode="nearest"))
-    if gsd < 0.75:  # average pixel noise away at the finest pixels
-        lr = ndimage.uniform_filter(lr, (1, 3, 3), mode="nearest")
-    lr[:, ~valid] = 0
-    m = lr.mean(axis=0)
-    shade = -m
-    chroma = np.sqrt(((lr - m) ** 2).sum(axis=0))
-    roof = (chroma + np.maximum(m, 0)).astype(np.float32)
+        del lx
+        if gsd < 0.75:  # average pixel noise away at the finest pixels (as a (1, 3, 3) box)
+            lr[j] = ndimage.uniform_filter(lr[j], 3, mode="nearest")
+        if invalid is not None:
+            lr[j][invalid] = 0
+    m = lr[0].copy()  # band mean, summed in band order as ``lr.mean(axis=0)`` does
+    for j in range(1, len(lr)):
+        m += lr[j]
+    m /= np.float32(len(lr))
+    chroma = np.zeros_like(m)
+    for j in range(len(lr)):
+        d = lr[j] - m
+        d *= d
+        chroma += d
+        del d
+    np.sqrt(chroma, out=chroma)
+    roof = chroma
+    roof += np.maximum(m, 0)
+    shade = np.negative(m, out=m)
     dark_thr = max(params.dark, params.dark_z * _robust_sd(shade, valid))
     roof_thr = max(params.roof, params.roof_z * _robust_sd(roof, valid))
-    return TowerMaps(lr, shade.astype(np.float32), roof, dark_thr, roof_thr, valid, gsd)
+    return TowerMaps(lr, shade, roof, dark_thr, roof_thr, valid, gsd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +349,8 @@ class _Blobs:
 def _blobs(maps: TowerMaps, params: TowerParams, thr: float | None = None) -> _Blobs:
     mask = maps.shade >= np.float32(maps.dark_thr if thr is None else thr)
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    labels = labels.astype(np.int32)
+    del mask
+    labels = labels.astype(np.int32, copy=False)
     flat = labels.ravel()
     on = np.flatnonzero(flat)
     lab = flat[on]
@@ -441,7 +480,7 @@ def _candidates(
     params: TowerParams,
     crowd: bool,
     sd: tuple[float, float] | None = None,
-) -> tuple[list[Tower], _Blobs]:
+) -> list[Tower]:
     """Shadow components shaped like a tower's with a roof beside them (no direction test).
 
     Components are taken at several darkness levels (``params.levels`` × the epoch's
@@ -449,29 +488,33 @@ def _candidates(
     shadow, the dark rim beside a bright lane, a tree line) and fails the shape test; higher up
     the tower's denser shadow stands alone. A shadow found at a lower level is not repeated.
     The crowd test counts each level's own compact objects (:func:`_crowd_objects`).
-    Returns the candidates and the lowest level's components.
+    One level's components are held at a time.
     """
     out: list[Tower] = []
-    first: _Blobs | None = None
     sep = params.alone_m / (2 * maps.gsd)
     for f in params.levels:
         b = _blobs(maps, params, maps.dark_thr * f)
-        first = b if first is None else first
-        level = _level_candidates(maps, b, params, crowd, sd)
-        if out and level:
-            tree = cKDTree([(o.shadow_row, o.shadow_col) for o in out])
-            d, _ = tree.query([(t.shadow_row, t.shadow_col) for t in level])
-            level = [t for t, di in zip(level, d.tolist()) if di > sep]
-        kept: list[Tower] = []
-        for t in level:  # pieces of one shadow at this level: the first stands
-            if all(
-                math.hypot(t.shadow_row - o.shadow_row, t.shadow_col - o.shadow_col) > sep
-                for o in kept
-            ):
-                kept.append(t)
-        out += kept
-    assert first is not None
-    return out, first
+        level = _level_candidates(maps, b, params, crowd, sd, taken=out, sep=sep)
+        del b
+        out += _first_apart(level, sep)  # pieces of one shadow at this level: the first stands
+    return out
+
+
+def _first_apart(towers: list[Tower], sep: float) -> list[Tower]:
+    """In order, the towers whose shadow is farther than ``sep`` from every one kept before."""
+    kept: list[Tower] = []
+    cells: dict[tuple[int, int], list[Tower]] = {}  # a grid of side sep: neighbours only
+    for t in towers:
+        i, j = math.floor(t.shadow_row / sep), math.floor(t.shadow_col / sep)
+        if all(
+            math.hypot(t.shadow_row - o.shadow_row, t.shadow_col - o.shadow_col) > sep
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+            for o in cells.get((i + di, j + dj), ())
+        ):
+            kept.append(t)
+            cells.setdefault((i, j), []).append(t)
+    return kept
 
 
 def _crowd_objects(b: _Blobs, params: TowerParams, g: float) -> F64:
@@ -493,7 +536,15 @@ def _level_candidates(
     params: TowerParams,
     crowd: bool,
     sd: tuple[float, float] | None,
+    *,
+    taken: list[Tower] = (),  # type: ignore[assignment]
+    sep: float = 0.0,
 ) -> list[Tower]:
+    """Tower-shaped components of one level with their roof; none within ``sep`` of ``taken``.
+
+    Shadows closer than ``sep`` to a shadow found at a lower level are skipped before their
+    (costly) roof search.
+    """
     g = maps.gsd
     a_m2 = b.area * g * g
     shaped = (
@@ -511,6 +562,10 @@ def _level_candidates(
         far = tree.query_ball_point(pts, params.crowd_m / g, return_length=True)
         close = tree.query_ball_point(pts, params.alone_m / g, return_length=True)
         cand = cand[np.asarray(far) - np.asarray(close) <= params.max_crowd]
+    if len(taken) and len(cand):
+        tree = cKDTree([(o.shadow_row, o.shadow_col) for o in taken])
+        d, _ = tree.query(np.column_stack([b.row[cand], b.col[cand]]))
+        cand = cand[d > sep]
     out = []
     for k in cand.tolist():
         roof = (
@@ -565,8 +620,9 @@ def shadow_direction(
     """
     g = maps.gsd
     step = max(1, int(1.0 / g))  # ~1 m working pixels
-    roof = np.where(maps.valid, maps.roof, 0)[::step, ::step].astype(np.float32)
-    dark = np.where(maps.valid, np.maximum(maps.shade, 0), 0)[::step, ::step].astype(np.float32)
+    valid = maps.valid[::step, ::step]  # subsample first: no full-tile temporaries
+    roof = np.where(valid, maps.roof[::step, ::step], 0).astype(np.float32)
+    dark = np.where(valid, np.maximum(maps.shade[::step, ::step], 0), 0).astype(np.float32)
     gw = g * step
     h, w = roof.shape
     ang = np.arange(n_dirs) * (2 * math.pi / n_dirs)
@@ -620,9 +676,7 @@ def find_towers(
         return [], shadow_dir
     sd = estimate_shadow_dir(maps, params) if shadow_dir is None else shadow_dir
     cands = (
-        _candidates(maps, params, crowd, sd)[0]
-        if sd is not None
-        else _candidates(maps, params, crowd)[0]
+        _candidates(maps, params, crowd, sd) if sd is not None else _candidates(maps, params, crowd)
     )
     cos_max = math.cos(math.radians(params.max_angle_deg))
     kept = []
@@ -644,21 +698,32 @@ def _suppress(towers: list[Tower], radius: float) -> list[Tower]:
     return sorted(out, key=lambda t: (t.row, t.col))
 
 
-def _best_shift_diff(a: F32, b: F32, rc: F64, half: int, shift: int) -> F64:
-    """Per point: the smallest mean |a - b shifted| over a (2 half + 1)² window, shifts ≤ shift."""
-    pad = half + shift
-    ap = np.pad(a, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
-    bp = np.pad(b, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+def _best_shift_diff(a: F32, b: F32 | None, rc: F64, half: int, shift: int) -> F64:
+    """Per point: the smallest mean |a - b shifted| over a (2 half + 1)² window, shifts ≤ shift.
+
+    Windows reaching past the tile repeat its edge pixels; ``b=None`` stands for zeros (the
+    window's own mean magnitude). Only the windows are gathered: no padded copies of the tile.
+    """
+    h, w = a.shape[1:]
     out = np.empty(len(rc))
     k = np.arange(-half, half + 1)
+    n = 2 * half + 1
+    kk = np.arange(-half - shift, half + shift + 1)
     for i, (r, c) in enumerate(np.rint(rc).astype(np.int64).tolist()):
-        r, c = r + pad, c + pad
-        pa = ap[:, r - half : r + half + 1, c - half : c + half + 1]
+        # C order, as the old padded slices: the float32 means then sum in the same order
+        pa = np.ascontiguousarray(
+            a[:, np.clip(r + k, 0, h - 1)[:, None], np.clip(c + k, 0, w - 1)[None, :]]
+        )
+        if b is None:
+            out[i] = float(np.abs(pa).mean())
+            continue
+        pb = np.ascontiguousarray(
+            b[:, np.clip(r + kk, 0, h - 1)[:, None], np.clip(c + kk, 0, w - 1)[None, :]]
+        )
         best = np.inf
-        for dr in range(-shift, shift + 1):
-            for dc in range(-shift, shift + 1):
-                pb = bp[:, r + dr + k[0] : r + dr + k[-1] + 1, c + dc + k[0] : c + dc + k[-1] + 1]
-                best = min(best, float(np.abs(pa - pb).mean()))
+        for dr in range(2 * shift + 1):
+            for dc in range(2 * shift + 1):
+                best = min(best, float(np.abs(pa - pb[:, dr : dr + n, dc : dc + n]).mean()))
         out[i] = best
     return out
 
@@ -696,7 +761,7 @@ def classify_towers(
     half = max(1, round(1.0 / g))
     roof_rc = np.array([(t.row, t.col) for t in towers])
     diff = _best_shift_diff(this.logratio, other.logratio, roof_rc, half, shift)
-    own = _best_shift_diff(this.logratio, np.zeros_like(this.logratio), roof_rc, half, 0)
+    own = _best_shift_diff(this.logratio, None, roof_rc, half, 0)
     same_roof = diff < params.same_roof * own
     sh_rc = np.array([(t.shadow_row, t.shadow_col) for t in towers])
     dark_before = _window_max(ndimage.uniform_filter(other.shade, 3), sh_rc, shift)
@@ -747,9 +812,11 @@ def change_maps(this: TowerMaps, other: TowerMaps, size: int, params: TowerParam
     The maximum over ``size`` × ``size`` pixels absorbs misregistration: what remains is dark or
     roof-like in ``this`` epoch only.
     """
-    shade = (this.shade - ndimage.maximum_filter(other.shade, size)).astype(np.float32)
+    shade = ndimage.maximum_filter(other.shade, size)
+    shade = np.subtract(this.shade, shade, out=shade)  # in place: one full-tile map each
     if params.roof_change:
-        roof = (this.roof - ndimage.maximum_filter(other.roof, size)).astype(np.float32)
+        roof = ndimage.maximum_filter(other.roof, size)
+        roof = np.subtract(this.roof, roof, out=roof)
     else:
         roof = this.roof
     dark_thr = max(params.dark, params.dark_z * _robust_sd(shade, this.valid))
@@ -807,12 +874,88 @@ def detect_towers(
     else:
         out = [("new", _score(t), t) for t in new_a]
         gone = [("removed", _score(t), t) for t in gone_b]
-    out = _confirmed([o for o in out if o[0] == "new"], ma, params, da, north) + _confirmed(
-        [g for g in gone if g[0] == "removed"], mb, params, db, north
-    )
+    memo: dict[tuple[int, tuple[float, float] | None], list[Tower]] = {}
+
+    def solo(maps: TowerMaps, d: tuple[float, float] | None) -> list[Tower]:
+        # an epoch's own full-bar towers: asked for by both _confirmed and _inventory
+        key = (id(maps), d)
+        if key not in memo:
+            memo[key] = find_towers(maps, params, d, north=north)[0]
+        return memo[key]
+
+    new = _confirmed([o for o in out if o[0] == "new"], ma, params, da, north, towers_of=solo)
+    gone = _confirmed([g for g in gone if g[0] == "removed"], mb, params, db, north, towers_of=solo)
+    out = _observable(new, ma, mb, params) + _observable(gone, mb, ma, params)
     if params.inventory:
-        out += _inventory(ma, mb, out, params, da, db, north)
+        out += _inventory(ma, mb, out, params, da, db, north, towers_of=solo)
     return out, (db, da)
+
+
+def local_contrast(maps: TowerMaps, rc: F64, box_m: float) -> F64:
+    """An epoch's local texture contrast around points (0 where too few valid pixels).
+
+    The median absolute step of ``maps.shade`` between valid neighbours ~1 m apart (along rows
+    and columns) over a ``box_m`` square around each (row, col): the epoch's own fine-texture
+    noise. Haze or a flat stretch scales it down with the texture; one small object or the
+    two edges of a lane or a fence in the box hardly move it.
+    """
+    g = maps.gsd
+    half = max(2, round(box_m / (2 * g)))
+    step = max(1, round(1.0 / g))
+    h, w = maps.shade.shape
+    out = np.zeros(len(rc))
+    for i, (r, c) in enumerate(np.rint(rc).astype(np.int64).tolist()):
+        sl = (
+            slice(max(r - half, 0), min(r + half + 1, h), step),
+            slice(max(c - half, 0), min(c + half + 1, w), step),
+        )
+        x = maps.shade[sl].astype(np.float64)
+        v = maps.valid[sl]
+        steps = np.concatenate(
+            [
+                np.abs(np.diff(x, axis=0))[v[1:] & v[:-1]],
+                np.abs(np.diff(x, axis=1))[v[:, 1:] & v[:, :-1]],
+            ]
+        )
+        if steps.size >= 16:
+            out[i] = float(np.median(steps))
+    return out
+
+
+def _observable(
+    found: list[tuple[str, float, Tower]],
+    this: TowerMaps,
+    other: TowerMaps,
+    params: TowerParams,
+) -> list[tuple[str, float, Tower]]:
+    """Changed towers where the other epoch could have shown the tower's absence.
+
+    Each epoch is judged against its own local texture contrast (:func:`local_contrast`
+    around the tower): where the other epoch shows less than ``params.min_contrast_ratio`` of
+    this epoch's (haze or thin cloud over it, a washed-out or re-stretched epoch), its
+    texture, tower or not, cannot stand out there, and any compact dark-and-bright piece of the
+    same texture only *looks* new in the contrastier epoch. No change is claimed there.
+
+    A new shadow falls on ground that was ordinary before: where the other epoch was brighter
+    than its surroundings over the shadow (by ``params.was_bright`` × its own shadow threshold:
+    a sand bank the river now covers, a bright field, a roof), this epoch's darkness there is
+    that bright thing gone, not a shadow cast.
+    """
+    if not found:
+        return []
+    rc = np.array([((t.row + t.shadow_row) / 2, (t.col + t.shadow_col) / 2) for _, _, t in found])
+    mine = local_contrast(this, rc, params.contrast_box_m)
+    theirs = local_contrast(other, rc, params.contrast_box_m)
+    ok = theirs >= params.min_contrast_ratio * mine
+    # the shadow's place in the other epoch, in units of that epoch's own shadow threshold
+    k = max(1, round(1.5 / this.gsd))
+    h, w = other.shade.shape
+    for i, (_, _, t) in enumerate(found):
+        r, c = round(t.shadow_row), round(t.shadow_col)
+        win = other.shade[max(r - k, 0) : min(r + k + 1, h), max(c - k, 0) : min(c + k + 1, w)]
+        if win.size and float(win.mean()) <= -params.was_bright * other.dark_thr:
+            ok[i] = False
+    return [f for f, keep in zip(found, ok.tolist()) if keep]
 
 
 def _confirmed(
@@ -821,6 +964,8 @@ def _confirmed(
     params: TowerParams,
     direction: tuple[float, float] | None,
     north: tuple[float, float],
+    *,
+    towers_of: Callable[[TowerMaps, tuple[float, float] | None], list[Tower]] | None = None,
 ) -> list[tuple[str, float, Tower]]:
     """Keep change-path towers that the epoch they stand in also shows on its own, full bar.
 
@@ -833,7 +978,11 @@ def _confirmed(
     """
     if not found:
         return []
-    solo = find_towers(maps, params, direction, north=north)[0]
+    solo = (
+        towers_of(maps, direction)
+        if towers_of is not None
+        else find_towers(maps, params, direction, north=north)[0]
+    )
     tol = params.alone_m / maps.gsd
     bar = params.new_roof * maps.roof_thr
     return [
@@ -852,6 +1001,8 @@ def _inventory(
     da: tuple[float, float] | None,
     db: tuple[float, float] | None,
     north: tuple[float, float],
+    *,
+    towers_of: Callable[[TowerMaps, tuple[float, float] | None], list[Tower]] | None = None,
 ) -> list[tuple[str, float, Tower]]:
     """*after*'s full-bar towers not yet reported: ``existing`` or (optionally) ``new``.
 
@@ -862,19 +1013,25 @@ def _inventory(
     :func:`classify_towers`) is ``new``.
     """
     g = ma.gsd
+
+    def full_bar(maps: TowerMaps, d: tuple[float, float] | None) -> list[Tower]:
+        if towers_of is not None:
+            return towers_of(maps, d)
+        return find_towers(maps, params, d, north=north)[0]
+
     pts = [o[2] for o in taken]
     ta = [
         t
-        for t in find_towers(ma, params, da, north=north)[0]
+        for t in full_bar(ma, da)
         if all(math.hypot(t.row - o.row, t.col - o.col) > params.alone_m / g for o in pts)
     ]
     if not ta:
         return []
     # before's shadows disagree on the sun: its texture makes towers, report no existing
     # ones; too few to vote: after's direction stands in
-    noisy = db is None and len(_candidates(mb, params, True)[0]) >= 3
+    noisy = db is None and len(_candidates(mb, params, True)) >= 3
     db = da if db is None else db
-    tb, _ = find_towers(mb, params, db, north=north)
+    tb = full_bar(mb, db)
     both = np.zeros(len(ta), bool)
     if tb and not noisy:
         tree = cKDTree(np.array([(t.row, t.col) for t in tb]))
