@@ -778,9 +778,12 @@ def _limitations(run: RunInputs, segments: pd.DataFrame, chip_notes: list[str]) 
         )
     items.extend(f"Evidence chip missing: {note}." for note in chip_notes)
     items.append(
-        "Detections are automatic and unreviewed unless stated: check them against the imagery "
-        "(open bordewatch.gpkg in QGIS), delete false positives from detections.geojson and run "
-        "`bordewatch report --run DIR` to recompute every number here."
+        "Detections are automatic and unreviewed unless stated. On held-out test scenes the "
+        "detectors miss many new fences and towers and also report some that are not there "
+        "(benchmarks/ACCURACY.md in the bordewatch repository), so the totals here are neither "
+        "upper nor lower bounds: check detections against the imagery (open bordewatch.gpkg in "
+        "QGIS), delete false positives from its detections layer or from detections.geojson, and "
+        "run `bordewatch report --run DIR` to recompute every number here."
     )
     items.append(
         "Fenced shares are of the analysed border length; a fence counts alongside the km of border "
