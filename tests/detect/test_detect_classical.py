@@ -69,8 +69,25 @@ def test_new_towers_found_and_not_merged(result) -> None:
     new = [_to_px(pair, d.geometry) for d in out.detections if d.status == "new"]
     for p in truth["new_towers"]:  # 50 px apart: each one its own detection
         assert min(p.distance(t) for t in new) <= 3.0
-    assert min(truth["existing_tower"].distance(t) for t in towers) <= 3.0
     assert all(t.distance(truth["existing_tower"]) > 3 for t in new)
+    assert not [d for d in out.detections if d.cls == "watchtower" and d.status == "existing"]
+    assert towers  # the new ones
+
+
+def test_existing_tower_found_with_the_inventory_on(planted, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from bordewatch.detect import classical
+
+    monkeypatch.setattr(classical, "TOWER_PARAMS", replace(classical.TOWER_PARAMS, inventory=True))
+    pair, truth = planted
+    out = detect_tile(pair, DetectConfig())
+    existing = [
+        _to_px(pair, d.geometry)
+        for d in out.detections
+        if d.cls == "watchtower" and d.status == "existing"
+    ]
+    assert min(truth["existing_tower"].distance(t) for t in existing) <= 3.0
 
 
 def test_geometries_valid_in_tile_crs(result) -> None:

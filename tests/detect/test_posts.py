@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import make_tile
@@ -69,7 +71,21 @@ def test_planted_tower_is_new() -> None:
     assert _near(got[0][1], 128, 128)
 
 
-def test_same_tower_in_both_epochs_is_existing() -> None:
+def _with_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn on the (default-off) inventory of existing towers for this test."""
+    monkeypatch.setattr(classical, "TOWER_PARAMS", replace(classical.TOWER_PARAMS, inventory=True))
+
+
+def test_existing_towers_are_not_inventoried_by_default() -> None:
+    before, after = _ground(0), _ground(1)
+    _tower(before, 128, 128)
+    _tower(after, 128, 128)
+    assert not classical.TOWER_PARAMS.inventory
+    assert _run(before, after) == []
+
+
+def test_same_tower_in_both_epochs_is_existing(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_inventory(monkeypatch)
     before, after = _ground(0), _ground(1)
     _tower(before, 128, 128)
     _tower(after, 128, 128)
@@ -77,7 +93,8 @@ def test_same_tower_in_both_epochs_is_existing() -> None:
     assert got and all(st == "existing" for st, _ in got)
 
 
-def test_moved_shadow_is_existing_not_new_and_removed() -> None:
+def test_moved_shadow_is_existing_not_new_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_inventory(monkeypatch)
     before, after = _ground(0), _ground(1)
     _tower(before, 128, 128, sun_az=140.0)
     _tower(after, 128, 128, sun_az=200.0)
