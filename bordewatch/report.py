@@ -786,6 +786,11 @@ def _limitations(run: RunInputs, segments: pd.DataFrame, chip_notes: list[str]) 
         "run `bordewatch report --run DIR` to recompute every number here."
     )
     items.append(
+        "Existing watchtowers are not inventoried (the detector also takes trees and huts that "
+        "cast shadows in both dates for towers): the 'before' tower count holds only towers found "
+        "removed, and the 'after' count only new ones."
+    )
+    items.append(
         "Fenced shares are of the analysed border length; a fence counts alongside the km of border "
         "nearest to it, on "
         + ("both sides of the line." if run.side == "both" else f"the {run.side} side only.")
