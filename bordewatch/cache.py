@@ -143,8 +143,13 @@ class TileCache:
         return self.directory / f"{tile_id}-{self.key}.change.tif"
 
     def prepare(self, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
-        """Create the folder and record the run key with its inputs and parameters."""
+        """Create the folder and record the run key with its inputs and parameters.
+
+        Temporary files left by a run that was killed while writing a tile are removed.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob(".tmp-*"):
+            stale.unlink(missing_ok=True)
         record = {
             "key": self.key,
             "version": __version__,
