@@ -57,6 +57,13 @@ def disk_full_error(target: Path, err: BaseException) -> DiskFullError | None:
     )
 
 
+def raise_if_disk_full(target: Path, err: BaseException) -> None:
+    """Raise :func:`disk_full_error`'s error (from the original cause) if ``err`` is a full disk."""
+    full = disk_full_error(target, err)
+    if full is not None:
+        raise full from (err.__cause__ if isinstance(err, DiskFullError) else err)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
@@ -87,10 +94,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             raise IsADirectoryError(tmp)
         os.replace(tmp, target)
     except Exception as err:
-        full = disk_full_error(target, err)  # the outermost atomic_path names the file
-        if full is None:
-            raise
-        raise full from (err.__cause__ if isinstance(err, DiskFullError) else err)
+        raise_if_disk_full(target, err)  # the outermost atomic_path names the file
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -145,11 +150,11 @@ def staged_dir(
         if isinstance(err, DiskFullError) and isinstance(err.path, Path):
             with contextlib.suppress(ValueError):  # name the output, not its staged copy
                 where = target / err.path.relative_to(stage).parts[0]
-        full = disk_full_error(where, err)  # measured before the staged files are freed
-        shutil.rmtree(stage, ignore_errors=True)
-        if full is None:
-            raise
-        raise full from (err.__cause__ if isinstance(err, DiskFullError) else err)
+        try:
+            raise_if_disk_full(where, err)  # measured before the staged files are freed
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
     try:
         files = sorted(p for p in stage.rglob("*") if p.is_file())
         files.sort(key=lambda p: p.relative_to(stage).as_posix() == last)

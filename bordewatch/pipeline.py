@@ -53,7 +53,7 @@ import rasterio.features
 import shapely
 
 from bordewatch import __version__
-from bordewatch.atomic import atomic_path, atomic_write_text, disk_full_error, staged_dir
+from bordewatch.atomic import atomic_path, atomic_write_text, raise_if_disk_full, staged_dir
 from bordewatch.border import Border, load_border, parse_km_range
 from bordewatch.cache import CACHE_DIRNAME, TileCache, check_resume, file_identity, run_key
 from bordewatch.errors import (
@@ -703,15 +703,12 @@ def _record(
         try:
             run.results[tile.id] = run.cache.store(result)
         except Exception as err:
-            full = disk_full_error(run.cache.directory, err)
-            if full is None:
-                raise
-            raise full from err
+            raise_if_disk_full(run.cache.directory, err)
+            raise
         progress.advance(km, pixels)
         return
-    full = disk_full_error(run.cache.directory, error) if error is not None else None
-    if full is not None:  # every later tile would fail the same way: stop now, keep what is done
-        raise full from error
+    if error is not None:  # a full disk fails every later tile too: stop now, keep what is done
+        raise_if_disk_full(run.cache.directory, error)
     message = f"{type(error).__name__}: {error}"
     run.failed[tile.id] = message
     progress.advance(km, pixels, failed=True)
