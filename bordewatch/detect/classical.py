@@ -19,9 +19,10 @@ from bordewatch.detect.change import change_score
 from bordewatch.detect.evidence import (
     BeltEvidence,
     EpochEvidence,
+    LaneEvidence,
     LineEvidence,
     Scales,
-    compute_evidence,
+    lane_evidence,
     line_evidence,
     scales_for_gsd,
 )
@@ -104,12 +105,17 @@ def belt_params(config: DetectConfig) -> LineParams:
         low=BELT_LOW,
         present=BELT_PRESENT,
         min_length_m=max(BELT_MIN_LENGTH_M, config.min_fence_length_m),
+        max_gap_m=BELT_MAX_GAP_M,
     )
 
 
 BELT_HIGH, BELT_LOW, BELT_PRESENT = 6.0, 5.0, 4.0
 BELT_MIN_LENGTH_M = 60.0
 """Bands of change shorter than this are mostly crop strips (fences cross whole tiles)."""
+BELT_MAX_GAP_M = 16.0
+"""Aligned gaps in a belt's ridge bridged when tracing: a belt crossing a field whose crop
+changed alike on both sides (or a short cloud shadow) loses its contrast there for a few grid
+pixels, and the pieces either side are often each shorter than ``BELT_MIN_LENGTH_M``."""
 
 
 def _to_full(line: shapely.LineString, f: float) -> shapely.LineString:
@@ -221,13 +227,26 @@ def _lane_strips(
     return out
 
 
+def _edge_zone(line: shapely.LineString, hw: float, margin_px: float, inner_px: float | None):
+    """The strip ``line`` +- ``hw`` widened by ``margin_px``; with ``inner_px``, less its centre
+    (what lies more than ``inner_px`` inside both edges), leaving the two edge bands."""
+    zone = line.buffer(hw + margin_px, cap_style="flat")
+    if inner_px is None or hw - inner_px <= 0:
+        return zone
+    return zone.difference(line.buffer(hw - inner_px, cap_style="flat"))
+
+
 def _strip_mask(
-    strips: list[tuple[str, shapely.LineString, float]], shape: tuple[int, int], margin_px: float
+    strips: list[tuple[str, shapely.LineString, float]],
+    shape: tuple[int, int],
+    margin_px: float,
+    inner_px: float | None = None,
 ) -> np.ndarray | None:
-    """Pixels of the lane strips (widened by ``margin_px``), or None when there is none."""
+    """Pixels of the lane strips (widened by ``margin_px``; only their edge bands with
+    ``inner_px``, see :func:`_edge_zone`), or None when there is none."""
     if not strips:
         return None
-    polys = [line.buffer(hw + margin_px, cap_style="flat") for _, line, hw in strips]
+    polys = [_edge_zone(line, hw, margin_px, inner_px) for _, line, hw in strips]
     shapes = [(g, 1) for g in polys if not g.is_empty]
     if not shapes:
         return None
@@ -259,7 +278,12 @@ def _drop_lane_edges(
         return [("fence" if c == BELT else c, p) for c, p in items]
     zones = {
         BELT: shapely.union_all([ln.buffer(hw + BELT_LANE_MARGIN_M / gsd) for ln, hw in new]),
-        "fence": shapely.union_all([ln.buffer(hw + LANE_EDGE_MARGIN_M / gsd) for ln, hw in new]),
+        "fence": shapely.union_all(
+            [
+                _edge_zone(ln, hw, LANE_EDGE_MARGIN_M / gsd, LANE_EDGE_MARGIN_M / gsd)
+                for ln, hw in new
+            ]
+        ),
     }
     out: list[tuple[str, LinePiece]] = []
     for cls, p in items:
@@ -374,7 +398,7 @@ def _line_detections(
     return [(cls, p) for p in pieces] + [(cls, p) for p in gone if p.status == "removed"]
 
 
-def _shadow(ev: EpochEvidence, scales: Scales, config: DetectConfig, affine: Affine):
+def _shadow(ev: EpochEvidence | LaneEvidence, scales: Scales, config: DetectConfig, affine: Affine):
     """Known shadow direction (``--sun-azimuth``) or None: estimated by posts.find_towers."""
     if config.sun_azimuth_deg is not None:
         return sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
@@ -432,7 +456,7 @@ def _fence_items(
     le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales)
     f = le.factor
     new = [s for s in strips if s[0] == "new"]
-    zone = _strip_mask(new, pair.valid.shape, LANE_EDGE_MARGIN_M / gsd)
+    zone = _strip_mask(new, pair.valid.shape, LANE_EDGE_MARGIN_M / gsd, LANE_EDGE_MARGIN_M / gsd)
     be = le.belt
     keep_w = keep_b = None
     if zone is not None:
@@ -470,8 +494,8 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         log.info("tile %s: %.1f m pixels: no infrastructure detection", pair.tile.id, gsd)
         return DetectorOutput(detections=(), change=change)
     scales = scales_for_gsd(gsd)
-    ev_b = compute_evidence(pair.before, pair.valid, pair.bands, scales)
-    ev_a = compute_evidence(pair.after, pair.valid, pair.bands, scales)
+    ev_b = lane_evidence(pair.before, pair.valid, pair.bands, scales)
+    ev_a = lane_evidence(pair.after, pair.valid, pair.bands, scales)
     lp = lane_params(config)
     items = _line_detections(
         "patrol_lane",

@@ -15,9 +15,11 @@ from scipy import ndimage
 
 __all__ = [
     "EpochEvidence",
+    "LaneEvidence",
     "LineEvidence",
     "Scales",
     "compute_evidence",
+    "lane_evidence",
     "line_evidence",
     "line_peaks",
     "max_filter",
@@ -120,28 +122,33 @@ class EpochEvidence:
     linear: F32
 
 
-def _derivatives(gray: F32, sigma: float, *, gradient: bool) -> dict[str, F32]:
+def _derivatives(
+    gray: F32, sigma: float, *, gradient: bool, magnitude: bool = True
+) -> dict[str, F32]:
     """Scale-normalised Gaussian derivatives, sharing the separable row passes.
 
-    Keys ``rr``, ``cc``, ``rc`` (Hessian times sigma^2) and, with ``gradient``, ``grad``
-    (gradient magnitude times sigma).
+    Keys ``rr``, ``cc``, ``rc`` (Hessian times sigma^2) and, with ``gradient``, ``gr``, ``gc``
+    (gradient times sigma) and, unless ``magnitude`` is False, ``grad`` (its magnitude).
+    Results are scaled in place: no full-size temporaries beyond the three row passes.
     """
     kw = {"mode": "nearest", "truncate": 3.0}
     f1 = ndimage.gaussian_filter1d
     r0 = f1(gray, sigma, axis=0, order=0, **kw)
     r1 = f1(gray, sigma, axis=0, order=1, **kw)
     r2 = f1(gray, sigma, axis=0, order=2, **kw)
-    s2 = np.float32(sigma * sigma)
-    out = {
-        "rr": f1(r2, sigma, axis=1, order=0, **kw) * s2,
-        "cc": f1(r0, sigma, axis=1, order=2, **kw) * s2,
-        "rc": f1(r1, sigma, axis=1, order=1, **kw) * s2,
-    }
+    s1, s2 = np.float32(sigma), np.float32(sigma * sigma)
+    out = {}
+    for key, src, order, scale in (("rr", r2, 0, s2), ("cc", r0, 2, s2), ("rc", r1, 1, s2)):
+        out[key] = f1(src, sigma, axis=1, order=order, **kw)
+        out[key] *= scale
+    del r2
     if gradient:
-        gr = f1(r1, sigma, axis=1, order=0, **kw) * np.float32(sigma)
-        gc = f1(r0, sigma, axis=1, order=1, **kw) * np.float32(sigma)
-        out["gr"], out["gc"] = gr, gc
-        out["grad"] = np.hypot(gr, gc)
+        out["gr"] = f1(r1, sigma, axis=1, order=0, **kw)
+        out["gr"] *= s1
+        out["gc"] = f1(r0, sigma, axis=1, order=1, **kw)
+        out["gc"] *= s1
+        if magnitude:
+            out["grad"] = np.hypot(out["gr"], out["gc"])
     return out
 
 
@@ -381,6 +388,50 @@ def compute_evidence(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LaneEvidence:
+    """What the classical detector needs of one epoch on its own (float32 (row, col)).
+
+    Attributes
+    ----------
+    gray : ndarray
+        Brightness (invalid pixels filled), as in :class:`EpochEvidence`.
+    lane : ndarray
+        Wide bright-strip strength (2–8 m) in background units, 0 near invalid pixels; equal to
+        ``EpochEvidence.lane``.
+    """
+
+    gray: F32
+    lane: F32
+
+
+def lane_evidence(
+    image: F32, valid: npt.NDArray[np.bool_], bands: tuple[str, ...], scales: Scales
+) -> LaneEvidence:
+    """The ``gray`` and ``lane`` maps of :func:`compute_evidence`, without the rest.
+
+    The fine line, blob and sign maps of :class:`EpochEvidence` cost a full-resolution Hessian
+    and seven full-resolution arrays per epoch that the classical pipeline does not use (fences
+    come from :func:`line_evidence`, towers from :mod:`~bordewatch.detect.posts`): at 0.5 m that
+    was about 350 MB held through the whole tile.
+    """
+    gray = _fill_invalid(to_gray(image, bands), valid)
+    f = scales.coarse_factor
+    if f == 1:
+        lane_b, _, sc, _, _ = _line_response(gray, scales.lane_px, valid, edge_k=0.5)
+    else:
+        small_valid = _block_mean(valid.astype(np.float32), f) > 0.5
+        lane_c, _, sc, _, _ = _line_response(
+            _block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
+        )
+        rows, cols = gray.shape
+        lane_b = np.repeat(np.repeat(lane_c, f, axis=0), f, axis=1)[:rows, :cols]
+    margin = int(np.ceil(3 * scales.lane_px))
+    good = ndimage.binary_erosion(valid, iterations=margin, border_value=1) if margin else valid
+    lane = np.where(good, lane_b / np.float32(sc), 0).astype(np.float32)
+    return LaneEvidence(gray=gray, lane=lane)
+
+
 # --- line evidence on both epochs and on their difference (fences, lanes) -----------------------
 
 
@@ -418,8 +469,14 @@ def _standardised(gray: F32, valid: npt.NDArray[np.bool_]) -> F32:
 
 
 def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
-    d = _derivatives(gray, sigma, gradient=True)
+    d = _derivatives(gray, sigma, gradient=True, magnitude=False)
     return d["rr"], d["cc"], d["rc"], d["gr"], d["gc"]
+
+
+def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
+    """:func:`_hessian_grad` block-averaged to the working grid (``f`` pixels per block)."""
+    h = _hessian_grad(gray, sigma)
+    return h if f == 1 else tuple(_block_mean(x, f) for x in h)
 
 
 def oriented_energy(
@@ -649,14 +706,10 @@ def line_evidence(
     f = scales.coarse_factor
     zb = _standardised(_fill_invalid(to_gray(before, bands), valid), valid)
     za = _standardised(_fill_invalid(to_gray(after, bands), valid), valid)
-    hb = _hessian_grad(zb, scales.fence_px)
-    ha = _hessian_grad(za, scales.fence_px)
-    if f > 1:
-        hb = tuple(_block_mean(x, f) for x in hb)
-        ha = tuple(_block_mean(x, f) for x in ha)
-        wvalid = _block_mean(valid.astype(np.float32), f) > 0.99
-    else:
-        wvalid = valid
+    # one epoch's full-resolution derivatives at a time: at 0.5 m they are five 32 MB maps
+    hb = _hessian_grad_working(zb, scales.fence_px, f)
+    ha = _hessian_grad_working(za, scales.fence_px, f)
+    wvalid = _block_mean(valid.astype(np.float32), f) > 0.99 if f > 1 else valid
     margin = int(np.ceil(3 * scales.lane_px / f)) + 1
     good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
     n = scales.fence_steps

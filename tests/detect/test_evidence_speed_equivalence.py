@@ -201,3 +201,52 @@ def test_line_evidence_matches_original_pieces(gsd, monkeypatch) -> None:
     np.testing.assert_allclose(got.belt.before, ub, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(got.belt.diff, ud, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(got.belt.peak_diff, peak & ~got.belt.water)
+
+
+def _derivatives_ref(gray, sigma):
+    kw = {"mode": "nearest", "truncate": 3.0}
+    f1 = ndimage.gaussian_filter1d
+    r0 = f1(gray, sigma, axis=0, order=0, **kw)
+    r1 = f1(gray, sigma, axis=0, order=1, **kw)
+    r2 = f1(gray, sigma, axis=0, order=2, **kw)
+    s2 = np.float32(sigma * sigma)
+    gr = f1(r1, sigma, axis=1, order=0, **kw) * np.float32(sigma)
+    gc = f1(r0, sigma, axis=1, order=1, **kw) * np.float32(sigma)
+    return {
+        "rr": f1(r2, sigma, axis=1, order=0, **kw) * s2,
+        "cc": f1(r0, sigma, axis=1, order=2, **kw) * s2,
+        "rc": f1(r1, sigma, axis=1, order=1, **kw) * s2,
+        "gr": gr,
+        "gc": gc,
+        "grad": np.hypot(gr, gc),
+    }
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.0, 2.5])
+def test_derivatives_in_place_match_original(sigma) -> None:
+    gray = _scene(np.random.default_rng(9), (70, 90))
+    got = ev._derivatives(gray, sigma, gradient=True)
+    ref = _derivatives_ref(gray, sigma)
+    assert got.keys() == ref.keys()
+    for key in ref:
+        np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+    lean = ev._derivatives(gray, sigma, gradient=True, magnitude=False)
+    assert "grad" not in lean and np.array_equal(lean["gc"], ref["gc"])
+
+
+@pytest.mark.parametrize("gsd", [0.5, 1.0, 3.0])
+def test_lane_evidence_equals_compute_evidence(gsd) -> None:
+    # the classical pipeline uses the lean per-epoch maps; they must be the full ones' exactly
+    rng = np.random.default_rng(11)
+    shape = (150, 170)
+    image = np.stack([_scene(rng, shape) for _ in range(4)])
+    image[:, 70:75, :] += 1.5  # a bright strip (lane)
+    valid = np.ones(shape, bool)
+    valid[:25, :40] = False
+    bands = ("red", "green", "blue", "nir")
+    scales = ev.scales_for_gsd(gsd)
+    full = ev.compute_evidence(image, valid, bands, scales)
+    lean = ev.lane_evidence(image, valid, bands, scales)
+    np.testing.assert_array_equal(lean.gray, full.gray)
+    np.testing.assert_array_equal(lean.lane, full.lane)
+    assert lean.lane.max() > 3.0
