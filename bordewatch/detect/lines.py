@@ -22,6 +22,7 @@ from bordewatch.vectorize import mask_to_polylines, sample_along, split_by_flags
 __all__ = [
     "LineParams",
     "LinePiece",
+    "change_at_line",
     "classify_lines",
     "edge_steps",
     "epoch_lines",
@@ -320,6 +321,32 @@ def _index_at(
     xs = np.clip(np.rint(pts[:, 0] + nrm[:, 0] * k).astype(int), 0, shape[1] - 1)
     ys = np.clip(np.rint(pts[:, 1] + nrm[:, 1] * k).astype(int), 0, shape[0] - 1)
     return ys, xs
+
+
+CHANGE_CORE_M = 2.0
+"""Half-width of the line's own place in :func:`change_at_line` (a fence and its posts' shadow,
+plus misregistration)."""
+CHANGE_REACH_M = 20.0
+"""The profile of :func:`change_at_line` reaches this far either side: its median is the
+level the line's change is measured against."""
+
+
+def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
+    """How much the brightness changed at a line, against its surroundings (units of ``diff``).
+
+    ``diff`` is the after-minus-before brightness (e.g. of :func:`smoothed_units`). Its median
+    along the line at every offset across it makes a profile; texture, noise and changes that
+    cross the line average out, while a new line and the strip cleared for it do not. Returns
+    the largest departure of the profile within ``CHANGE_CORE_M`` of the line from the profile's
+    median over ``CHANGE_REACH_M`` either side.
+    """
+    pts, nrm = _normals(line)
+    reach = max(2, round(CHANGE_REACH_M / gsd_m))
+    core = max(1, round(CHANGE_CORE_M / gsd_m))
+    ks = np.arange(-reach, reach + 1)
+    prof = np.array([float(np.median(diff[_index_at(pts, nrm, k, diff.shape)])) for k in ks])
+    dev = np.abs(prof - np.median(prof))
+    return float(dev[np.abs(ks) <= core].max())
 
 
 STRIP_REACH_M = 8.0

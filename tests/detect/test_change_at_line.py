@@ -1,0 +1,58 @@
+"""``change_at_line``: the brightness change at a line against its surroundings."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from bordewatch.detect.classical import NEW_FENCE_MIN_CHANGE, _drop_unchanged_new
+from bordewatch.detect.lines import LinePiece, change_at_line
+
+LINE = shapely.LineString([(20, 60), (180, 60)])
+
+
+def _noise(seed: int, shape=(120, 200)) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32)
+
+
+def test_a_changed_strip_along_the_line_counts() -> None:
+    diff = _noise(1)
+    diff[58:63, :] -= 1.5  # a cleared, darker strip along the line
+    assert change_at_line(LINE, diff, 1.0) > 1.0
+
+
+def test_noise_and_changes_across_the_line_do_not() -> None:
+    diff = _noise(2)
+    assert change_at_line(LINE, diff, 1.0) < NEW_FENCE_MIN_CHANGE
+    crossing = diff.copy()
+    crossing[:, 60:64] += 3.0  # a strong change crossing the line (a road across it)
+    crossing[:, 120:140] -= 2.0  # and a field that changed under part of it
+    assert change_at_line(LINE, crossing, 1.0) < NEW_FENCE_MIN_CHANGE
+
+
+def test_a_change_beside_the_line_is_not_its_own() -> None:
+    diff = _noise(3)
+    diff[75:80, :] += 3.0  # a new lane 15 px away
+    assert change_at_line(LINE, diff, 1.0) < NEW_FENCE_MIN_CHANGE
+
+
+def test_metres_scale_with_the_pixel_size() -> None:
+    diff = _noise(4, (240, 400))
+    diff[117:124, :] -= 1.5  # 3.5 m wide strip at 0.5 m pixels
+    line = shapely.LineString([(40, 120), (360, 120)])
+    assert change_at_line(line, diff, 0.5) > 1.0
+    shifted = shapely.LineString([(40, 132), (360, 132)])  # 6 m off the strip
+    assert change_at_line(shifted, diff, 0.5) < NEW_FENCE_MIN_CHANGE
+
+
+def test_only_new_fences_are_dropped() -> None:
+    diff = _noise(5)
+    items = [
+        ("fence", LinePiece("new", 0.7, LINE)),
+        ("fence", LinePiece("removed", 0.7, LINE)),
+        ("patrol_lane", LinePiece("new", 0.7, LINE)),
+    ]
+    kept = _drop_unchanged_new(items, diff, 1.0)
+    assert [(c, p.status) for c, p in kept] == [("fence", "removed"), ("patrol_lane", "new")]
+    diff[58:63, :] += 2.0
+    assert len(_drop_unchanged_new(items, diff, 1.0)) == 3
