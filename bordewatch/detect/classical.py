@@ -228,13 +228,31 @@ def _lane_strips(
     return out
 
 
-def _edge_zone(line: shapely.LineString, hw: float, margin_px: float, inner_px: float | None):
-    """The strip ``line`` +- ``hw`` widened by ``margin_px``; with ``inner_px``, less its centre
-    (what lies more than ``inner_px`` inside both edges), leaving the two edge bands."""
-    zone = line.buffer(hw + margin_px, cap_style="flat")
-    if inner_px is None or hw - inner_px <= 0:
+LANE_CLOSE_M = 2.0
+"""New lanes closer than twice this are one bare area for the edge bands: a dark wire on the
+centre line of a cleared strip splits the strip's lane response in two."""
+
+
+def _edge_zone(
+    strips: list[tuple[shapely.LineString, float]],
+    margin_px: float,
+    inner_px: float | None,
+    close_px: float = 0.0,
+) -> shapely.Geometry:
+    """Where lane strips (centre line, half-width) have their edges.
+
+    The strips are united and closed over ``close_px`` (neighbours that nearly touch become one
+    area), then widened by ``margin_px``; with ``inner_px``, what lies more than ``inner_px``
+    inside the area's boundary is left out, so only the edge bands remain and a line along the
+    middle of a wide bare area stays free.
+    """
+    body = shapely.union_all([line.buffer(hw + close_px, cap_style="flat") for line, hw in strips])
+    if close_px:
+        body = body.buffer(-close_px)
+    zone = body.buffer(margin_px)
+    if inner_px is None:
         return zone
-    return zone.difference(line.buffer(hw - inner_px, cap_style="flat"))
+    return zone.difference(body.buffer(-inner_px))
 
 
 def _strip_mask(
@@ -242,15 +260,17 @@ def _strip_mask(
     shape: tuple[int, int],
     margin_px: float,
     inner_px: float | None = None,
+    close_px: float = 0.0,
 ) -> np.ndarray | None:
     """Pixels of the lane strips (widened by ``margin_px``; only their edge bands with
     ``inner_px``, see :func:`_edge_zone`), or None when there is none."""
     if not strips:
         return None
-    polys = [_edge_zone(line, hw, margin_px, inner_px) for _, line, hw in strips]
-    shapes = [(g, 1) for g in polys if not g.is_empty]
-    if not shapes:
+    close = 0.0 if inner_px is None else close_px
+    zone = _edge_zone([(line, hw) for _, line, hw in strips], margin_px, inner_px, close)
+    if zone.is_empty:
         return None
+    shapes = [(zone, 1)]
     # pixel centres are at integer coordinates: the raster grid starts half a pixel before
     return rasterize(
         shapes,
@@ -279,11 +299,8 @@ def _drop_lane_edges(
         return [("fence" if c == BELT else c, p) for c, p in items]
     zones = {
         BELT: shapely.union_all([ln.buffer(hw + BELT_LANE_MARGIN_M / gsd) for ln, hw in new]),
-        "fence": shapely.union_all(
-            [
-                _edge_zone(ln, hw, LANE_EDGE_MARGIN_M / gsd, LANE_EDGE_MARGIN_M / gsd)
-                for ln, hw in new
-            ]
+        "fence": _edge_zone(
+            new, LANE_EDGE_MARGIN_M / gsd, LANE_EDGE_MARGIN_M / gsd, LANE_CLOSE_M / gsd
         ),
     }
     out: list[tuple[str, LinePiece]] = []
@@ -481,7 +498,8 @@ def _fence_items(
     le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales)
     f = le.factor
     new = [s for s in strips if s[0] == "new"]
-    zone = _strip_mask(new, pair.valid.shape, LANE_EDGE_MARGIN_M / gsd, LANE_EDGE_MARGIN_M / gsd)
+    margin = LANE_EDGE_MARGIN_M / gsd
+    zone = _strip_mask(new, pair.valid.shape, margin, margin, LANE_CLOSE_M / gsd)
     be = le.belt
     keep_w = keep_b = None
     if zone is not None:

@@ -8,10 +8,15 @@ the whole strip out cut new-fence recall on 4 tuning scenes of the demo preset f
 
 from __future__ import annotations
 
+import numpy as np
 import shapely
+from conftest import background, draw_line, draw_strip, make_tile
 
+from bordewatch.detect import detect_tile
 from bordewatch.detect.classical import _drop_lane_edges, _edge_zone, _strip_mask
 from bordewatch.detect.lines import LinePiece
+from bordewatch.imagery import TilePair
+from bordewatch.results import DetectConfig
 
 
 def test_lane_keep_out_spares_the_centre_of_a_wide_strip() -> None:
@@ -38,10 +43,49 @@ def test_narrow_strip_is_all_edge() -> None:
 
 def test_edge_zone_keeps_the_centre_of_wide_strips_only() -> None:
     line = shapely.LineString([(0, 0), (100, 0)])
-    ring = _edge_zone(line, 5.0, 1.5, 1.5)
+    ring = _edge_zone([(line, 5.0)], 1.5, 1.5)
     assert not ring.contains(shapely.Point(50, 0))  # the centre line is free
     assert ring.contains(shapely.Point(50, 5.0)) and ring.contains(shapely.Point(50, -6.0))
     assert not ring.contains(shapely.Point(50, 7.0))
     # a strip narrower than the edge bands has no free centre
-    assert _edge_zone(line, 1.2, 1.5, 1.5).contains(shapely.Point(50, 0))
-    assert _edge_zone(line, 5.0, 1.5, None).contains(shapely.Point(50, 0))
+    assert _edge_zone([(line, 1.2)], 1.5, 1.5).contains(shapely.Point(50, 0))
+    assert _edge_zone([(line, 5.0)], 1.5, None).contains(shapely.Point(50, 0))
+
+
+def _px(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
+    inv = ~pair.tile.affine
+    return shapely.transform(geom, lambda xy: np.column_stack(inv @ (xy[:, 0], xy[:, 1])) - 0.5)
+
+
+def _fence_in_cleared_strip(seed: int) -> tuple[TilePair, shapely.LineString]:
+    """A new wire fence on the centre line of a 2.5 m soil strip in a 9 m cleared belt."""
+    g = np.random.default_rng(seed)
+    shape = (320, 320)
+    before = background(shape, g)
+    after = before + g.normal(scale=0.01, size=before.shape).astype(np.float32)
+    ends = np.array([0.0, 90.0]), np.array([319.0, 150.0])
+    draw_strip(after, *ends, 9, 0.45)  # the cleared belt
+    draw_strip(after, *ends, 3, 0.5)  # the soil strip
+    draw_line(after, (0, 90), (319, 150), 0.2)  # the wire
+    pair = TilePair(
+        make_tile(shape, 1.0),
+        np.clip(before, 0, 1),
+        np.clip(after, 0, 1),
+        np.ones(shape, bool),
+        ("red", "green", "blue"),
+    )
+    return pair, shapely.LineString([(90, 0), (150, 319)])
+
+
+def test_fence_splitting_its_strip_into_two_lanes_is_found() -> None:
+    # the dark wire splits the bright strip's lane response into two lanes ~3 m either side;
+    # their edge bands must not cover the wire between them
+    for seed in (7, 8):
+        pair, fence = _fence_in_cleared_strip(seed)
+        out = detect_tile(pair, DetectConfig())
+        new = [
+            _px(pair, d.geometry) for d in out.detections if d.cls == "fence" and d.status == "new"
+        ]
+        assert new, seed
+        covered = fence.intersection(shapely.union_all(new).buffer(2.0)).length / fence.length
+        assert covered > 0.7, (seed, covered)
