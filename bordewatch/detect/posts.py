@@ -32,6 +32,12 @@ was already as dark over the shadow; otherwise *new* (after only) or *removed* (
 A change is only claimed where the other epoch could have shown it (:func:`local_contrast`):
 where its fine texture is less than half as contrasty as this epoch's around the tower (thin
 haze or cloud, a washed-out or re-stretched epoch), the same texture only *looks* new.
+Changed towers come from change maps (this epoch less the other's maximum within
+``change_shift_m``); their roof must be a compact patch (``max_roof_m2``) near the shadow's
+start (``roof_near_m``), their shadow pixels must have got darker in absolute terms
+(:func:`_darkened`: not unchanged ground whose surroundings brightened), and their own epoch
+must show them (:func:`_confirmed`). The cheap per-tower tests run first; the other epoch's
+lookup runs in windows around the survivors (:func:`_towers_near`).
 
 Memory: the maps are built one band at a time in float32, one level's components are held at
 a time and the epoch comparison gathers small windows; an epoch's own full-bar towers are
@@ -151,6 +157,28 @@ class TowerParams:
         A changed tower's shadow place must not have been brighter than its surroundings in
         the other epoch by this × that epoch's shadow threshold (a bright thing gone there
         darkens the place without casting a shadow).
+    change_shift_m : float
+        Misregistration the change maps absorb (:func:`change_maps`: the other epoch's nearby
+        maximum). The pair is co-registered first; a wider window eats the new shadow itself
+        wherever the other epoch has any dark texture beside it (3 m lost ~half the towers).
+    max_roof_m2 : float
+        Largest area of the roof's bright patch (pixels above ``roof_patch`` × its peak joined
+        to it): an 8 m roof is 64 m²; a sand bank, a field or a lane is larger.
+    roof_near_m : float
+        A roof this far beyond the shadow's sun-side tip counts half as much as one at the tip
+        (the roof stands where the shadow begins; a lane further on is not it).
+    roof_patch : float
+        The roof's patch (for ``max_roof_m2``) is its pixels above this fraction of its peak.
+    confirm_here : bool
+        A changed tower is confirmed in its own epoch also where that epoch's maps show its
+        roof and shadow at the places found (:func:`_shown_alone`), not only where the
+        epoch's full detector finds a tower there.
+    confirm_roof, confirm_dark : float
+        ... the roof contrast at least ``confirm_roof`` × the epoch's roof threshold, the
+        shadow's mean darkness at least ``confirm_dark`` × its shadow threshold.
+    darkened : float
+        A changed tower's shadow pixels must have got darker in absolute terms, by this × the
+        epoch's shadow threshold beyond the tile's median change (:func:`_darkened`).
     """
 
     background_m: float = 25.0
@@ -165,7 +193,7 @@ class TowerParams:
     ring_m: float = 3.0
     roof: float = 0.12
     roof_z: float = 3.0
-    max_angle_deg: float = 50.0
+    max_angle_deg: float = 70.0
     consensus: float = 0.6
     crowd_m: float = 30.0
     alone_m: float = 10.0
@@ -189,6 +217,14 @@ class TowerParams:
     min_contrast_ratio: float = 0.5
     contrast_box_m: float = 64.0
     was_bright: float = 0.6
+    change_shift_m: float = 1.0
+    max_roof_m2: float = 80.0
+    roof_near_m: float = 5.0
+    roof_patch: float = 0.7
+    confirm_here: bool = True
+    confirm_roof: float = 1.0
+    confirm_dark: float = 1.3
+    darkened: float = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +270,9 @@ class TowerMaps:
         This epoch's shadow and roof thresholds.
     valid : ndarray of bool
     gsd : float
+    roof_floor : float
+        Least roof a tower found in these maps may have (beyond ``roof_thr``): the change maps
+        ask for the new-roof bar at once, so roofs that would be dropped are not searched.
     """
 
     logratio: F32
@@ -243,6 +282,7 @@ class TowerMaps:
     roof_thr: float
     valid: npt.NDArray[np.bool_]
     gsd: float
+    roof_floor: float = 0.0
 
 
 def sun_azimuth_to_pixel_dir(sun_azimuth_deg: float, affine: Affine) -> tuple[float, float]:
@@ -441,6 +481,10 @@ def _roof_toward_sun(
     r0, c0 = max(sl[0].start - reach, 0), max(sl[1].start - reach, 0)
     r1 = min(sl[0].stop + reach, maps.shade.shape[0])
     c1 = min(sl[1].stop + reach, maps.shade.shape[1])
+    roof = maps.roof[r0:r1, c0:c1]
+    need = max(maps.roof_thr, maps.roof_floor)
+    if not roof.size or float(roof.max()) < need:  # nothing roof-like enough in reach
+        return None
     lab = b.labels[r0:r1, c0:c1]
     rr, cc = np.indices(lab.shape, dtype=np.float64)
     along = rr * sd[0] + cc * sd[1]
@@ -456,25 +500,47 @@ def _roof_toward_sun(
         & ~own
         & maps.valid[r0:r1, c0:c1]
     )
-    roof = maps.roof[r0:r1, c0:c1]
     pix = np.flatnonzero(zone & (roof >= maps.roof_thr))
     if not len(pix):
         return None
     pix = pix[np.argsort(-roof.ravel()[pix], kind="stable")[:_MAX_ROOF_PIX]]
     pr_all, pc_all = np.divmod(pix, roof.shape[1])
     excess = roof.ravel()[pix] - _line_support(roof, pr_all, pc_all, params.roof_box_m / (2 * g))
-    best = int(np.argmax(excess))
+    beyond = np.maximum(tip - along.ravel()[pix] - ring, 0) * (g / max(params.roof_near_m, 1e-6))
+    best = int(np.argmax(np.where(excess >= maps.roof_thr, excess / (1 + beyond), -np.inf)))
     pr, pc = int(pr_all[best]), int(pc_all[best])
-    compact = np.full(roof.shape, -np.inf)
-    compact[pr, pc] = excess[best]
-    top, stand_out = float(roof[pr, pc]), float(compact[pr, pc])
-    if not np.isfinite(stand_out) or stand_out < maps.roof_thr:
+    top, stand_out = float(roof[pr, pc]), float(excess[best])
+    if not np.isfinite(stand_out) or stand_out < need:
+        return None
+    if params.max_roof_m2 > 0 and not _compact_roof(
+        roof, pr, pc, max(params.roof_patch * top, maps.roof_thr), params.max_roof_m2 / g**2
+    ):
         return None
     w = np.where(
         zone & (roof >= 0.6 * top) & ((rr - pr) ** 2 + (cc - pc) ** 2 <= ring * ring), roof, 0
     )
     s = w.sum()
     return r0 + float((w * rr).sum() / s), c0 + float((w * cc).sum() / s), stand_out
+
+
+def _compact_roof(roof: F32, r: int, c: int, level: float, max_px: float) -> bool:
+    """Whether the patch of ``roof >= level`` joined to (r, c) has at most ``max_px`` pixels.
+
+    Only a window of ``2 sqrt(max_px)`` around the pixel is labelled: a patch reaching out of
+    it is too large anyway.
+    """
+    half = math.ceil(math.sqrt(max_px)) + 1
+    r0, c0 = max(r - half, 0), max(c - half, 0)
+    win = roof[r0 : r + half + 1, c0 : c + half + 1] >= level
+    if not win[r - r0, c - c0]:
+        return True
+    rim = win[0].any() or win[-1].any() or win[:, 0].any() or win[:, -1].any()
+    if not rim and win.sum() <= max_px:  # everything above the level is small: no labelling
+        return True
+    lab, _ = ndimage.label(win, structure=np.ones((3, 3), bool))
+    own = lab == lab[r - r0, c - c0]
+    edge = own[0].any() or own[-1].any() or own[:, 0].any() or own[:, -1].any()
+    return bool(own.sum() <= max_px and not edge)
 
 
 def _candidates(
@@ -704,7 +770,8 @@ def _best_shift_diff(a: F32, b: F32 | None, rc: F64, half: int, shift: int) -> F
     """Per point: the smallest mean |a - b shifted| over a (2 half + 1)² window, shifts ≤ shift.
 
     Windows reaching past the tile repeat its edge pixels; ``b=None`` stands for zeros (the
-    window's own mean magnitude). Only the windows are gathered: no padded copies of the tile.
+    window's own mean magnitude). Only the windows are gathered: no padded copies of the tile;
+    the shifts are compared at once (sliding-window views), summed in float64.
     """
     h, w = a.shape[1:]
     out = np.empty(len(rc))
@@ -722,11 +789,10 @@ def _best_shift_diff(a: F32, b: F32 | None, rc: F64, half: int, shift: int) -> F
         pb = np.ascontiguousarray(
             b[:, np.clip(r + kk, 0, h - 1)[:, None], np.clip(c + kk, 0, w - 1)[None, :]]
         )
-        best = np.inf
-        for dr in range(2 * shift + 1):
-            for dc in range(2 * shift + 1):
-                best = min(best, float(np.abs(pa - pb[:, dr : dr + n, dc : dc + n]).mean()))
-        out[i] = best
+        # every shift at once: (band, dr, dc, n, n) views of pb, float64 sums
+        win = np.lib.stride_tricks.sliding_window_view(pb, (n, n), axis=(1, 2))
+        d = np.abs(win - pa[:, None, None], dtype=np.float64)
+        out[i] = float(d.mean(axis=(0, 3, 4)).min())
     return out
 
 
@@ -823,7 +889,8 @@ def change_maps(this: TowerMaps, other: TowerMaps, size: int, params: TowerParam
         roof = this.roof
     dark_thr = max(params.dark, params.dark_z * _robust_sd(shade, this.valid))
     dark_thr = min(dark_thr, max(params.dark, this.dark_thr))
-    return replace(this, shade=shade, roof=roof, dark_thr=dark_thr)
+    floor = params.new_roof * this.roof_thr  # the bar a changed tower's roof must pass
+    return replace(this, shade=shade, roof=roof, dark_thr=dark_thr, roof_floor=floor)
 
 
 def detect_towers(
@@ -862,20 +929,11 @@ def detect_towers(
         return [], shadow_dirs
     mb = tower_maps(before, valid, bands, gsd, params)
     ma = tower_maps(after, valid, bands, gsd, params)
-    shift = 2 * max(1, round(params.shift_m / gsd)) + 1
+    shift = 2 * max(1, round(params.change_shift_m / gsd)) + 1
     da = shadow_dirs[1] if shadow_dirs[1] is not None else estimate_shadow_dir(ma, params)
     db = shadow_dirs[0] if shadow_dirs[0] is not None else estimate_shadow_dir(mb, params)
     new_a, da = find_towers(change_maps(ma, mb, shift, params), params, da, north=north)
     gone_b, db = find_towers(change_maps(mb, ma, shift, params), params, db, north=north)
-    if params.recheck:
-        loose = loose_tower_params(params)
-        tb_any = find_towers(mb, loose, db, north=north, crowd=False)[0] if new_a else []
-        ta_any = find_towers(ma, loose, da, north=north, crowd=False)[0] if gone_b else []
-        out = classify_towers(new_a, ma, mb, tb_any, params, absent_status="new")
-        gone = classify_towers(gone_b, mb, ma, ta_any, params, absent_status="removed")
-    else:
-        out = [("new", _score(t), t) for t in new_a]
-        gone = [("removed", _score(t), t) for t in gone_b]
     memo: dict[tuple[int, tuple[float, float] | None], list[Tower]] = {}
 
     def solo(maps: TowerMaps, d: tuple[float, float] | None) -> list[Tower]:
@@ -885,12 +943,72 @@ def detect_towers(
             memo[key] = find_towers(maps, params, d, north=north)[0]
         return memo[key]
 
-    new = _confirmed([o for o in out if o[0] == "new"], ma, params, da, north, towers_of=solo)
-    gone = _confirmed([g for g in gone if g[0] == "removed"], mb, params, db, north, towers_of=solo)
-    out = _observable(new, ma, mb, params) + _observable(gone, mb, ma, params)
+    def changed(found, this, other, img, img_other, d_this, d_other, absent):
+        # per-tower tests, the cheap ones first: the other epoch's and this epoch's full
+        # detector runs (classify_towers, _confirmed) only for what is left
+        bar = params.new_roof * this.roof_thr
+        cand = [(absent, _score(t), t) for t in found if t.roof >= bar]
+        cand = _observable(cand, this, other, params)
+        cand = _darkened(cand, img, img_other, valid, bands, this, params)
+        if not cand:
+            return []
+        if params.recheck:
+            ts = [c[2] for c in cand]
+            other_any = _towers_near(other, ts, loose_tower_params(params), d_other, north)
+            cand = classify_towers(ts, this, other, other_any, params, absent_status=absent)
+        cand = [c for c in cand if c[0] == absent]
+        return _confirmed(cand, this, params, d_this, north, towers_of=solo)
+
+    new = changed(new_a, ma, mb, after, before, da, db, "new")
+    gone = changed(gone_b, mb, ma, before, after, db, da, "removed")
+    out = new + gone
     if params.inventory:
         out += _inventory(ma, mb, out, params, da, db, north, towers_of=solo)
     return out, (db, da)
+
+
+def _towers_near(
+    maps: TowerMaps,
+    near: list[Tower],
+    params: TowerParams,
+    direction: tuple[float, float] | None,
+    north: tuple[float, float],
+) -> list[Tower]:
+    """The epoch's towers (no crowd test) around the given ones: windows, not the whole tile.
+
+    Each window reaches ``match_m`` plus a shadow's length and the roof search beyond the
+    tower (and 10 m more), so the towers that matter for a match lie wholly inside. Without a
+    known direction the whole tile is searched (the direction is estimated from all of it).
+    """
+    if not near:
+        return []
+    if direction is None:
+        return find_towers(maps, params, None, north=north, crowd=False)[0]
+    g = maps.gsd
+    m = round((params.match_m + params.max_length_m + params.roof_reach_m + 10.0) / g)
+    h, w = maps.shade.shape
+    out: dict[tuple[float, float], Tower] = {}
+    for t in near:
+        r0, c0 = max(round(t.row) - m, 0), max(round(t.col) - m, 0)
+        r1, c1 = min(round(t.row) + m + 1, h), min(round(t.col) + m + 1, w)
+        sub = replace(
+            maps,
+            logratio=maps.logratio[:, r0:r1, c0:c1],
+            shade=maps.shade[r0:r1, c0:c1],
+            roof=maps.roof[r0:r1, c0:c1],
+            valid=maps.valid[r0:r1, c0:c1],
+        )
+        for o in find_towers(sub, params, direction, north=north, crowd=False)[0]:
+            o = replace(
+                o,
+                row=o.row + r0,
+                col=o.col + c0,
+                shadow_row=o.shadow_row + r0,
+                shadow_col=o.shadow_col + c0,
+                label=0,
+            )
+            out.setdefault((round(o.row, 3), round(o.col, 3)), o)
+    return [out[k] for k in sorted(out)]
 
 
 def local_contrast(maps: TowerMaps, rc: F64, box_m: float) -> F64:
@@ -960,6 +1078,56 @@ def _observable(
     return [f for f, keep in zip(found, ok.tolist()) if keep]
 
 
+def _band_log_mean(image: F32, idx: list[int], rows: slice, cols: slice) -> F64:
+    """Mean over the visible bands of ``log(image + eps)`` in a window, per pixel (float64)."""
+    x = np.asarray(image[:, rows, cols][idx], np.float64)  # the window first: no tile copy
+    return np.log(np.maximum(x, 0) + float(_EPS)).mean(axis=0)
+
+
+def _darkened(
+    found: list[tuple[str, float, Tower]],
+    this_img: F32,
+    other_img: F32,
+    valid: npt.NDArray[np.bool_],
+    bands: tuple[str, ...],
+    this: TowerMaps,
+    params: TowerParams,
+) -> list[tuple[str, float, Tower]]:
+    """Changed towers whose shadow place really got darker than it was in the other epoch.
+
+    The tower maps measure darkness against the local mean, so ground that stayed as it was
+    reads as a new "shadow" when its surroundings brightened (a sand bank the river left, a
+    harvested field beside a wood). A cast shadow darkens the ground itself: the mean log
+    brightness of the shadow's pixels (dark in this epoch) within ~1.5 m of its centroid must
+    have dropped by
+    ``params.darkened`` × this epoch's shadow threshold more than the tile's median change
+    (season, gain and stretch move the whole tile; the pair is normalised first).
+    """
+    if not found or params.darkened <= 0:
+        return found
+    idx = [i for i, b in enumerate(bands) if b.lower() in _VISIBLE] or list(range(len(bands)))
+    sub = (slice(None, None, 4), slice(None, None, 4))
+    ref = _band_log_mean(this_img, idx, *sub) - _band_log_mean(other_img, idx, *sub)
+    v = valid[sub]
+    base = float(np.median(ref[v])) if v.any() else 0.0
+    k = max(1, round(1.5 / this.gsd))
+    h, w = valid.shape
+    keep = []
+    for f in found:
+        r, c = round(f[2].shadow_row), round(f[2].shadow_col)
+        rows = slice(max(r - k, 0), min(r + k + 1, h))
+        cols = slice(max(c - k, 0), min(c + k + 1, w))
+        ok = valid[rows, cols]
+        dark = ok & (this.shade[rows, cols] >= this.dark_thr)  # the shadow's pixels, no roof
+        if not ok.any():
+            continue
+        d = _band_log_mean(this_img, idx, rows, cols) - _band_log_mean(other_img, idx, rows, cols)
+        d = d[dark] if dark.any() else d[ok]
+        if base - float(d.mean()) >= params.darkened * this.dark_thr:
+            keep.append(f)
+    return keep
+
+
 def _confirmed(
     found: list[tuple[str, float, Tower]],
     maps: TowerMaps,
@@ -977,22 +1145,63 @@ def _confirmed(
     for new towers without this check. A changed tower's roof must also stand out by
     ``params.new_roof`` × the roof threshold (on tuning scenes true new roofs did, ~2/3 of the
     phantoms from textured or re-coloured epochs did not).
+
+    "Shows on its own" is either the epoch's full detector finding a tower within
+    ``alone_m`` or (``params.confirm_here``) the epoch's own maps showing the roof and the
+    shadow where the change maps found them (:func:`_shown_alone`): the full detector loses a
+    roof beside a bright lane or a shadow joined to a fence's. It only runs when needed.
     """
     if not found:
         return []
+    bar = params.new_roof * maps.roof_thr
+    found = [f for f in found if f[2].roof >= bar]
+    shown = (
+        _shown_alone(maps, [f[2] for f in found], params)
+        if params.confirm_here
+        else np.zeros(len(found), bool)
+    )
+    if shown.all():  # every one shown where it was found: the full detector is not needed
+        return found
     solo = (
         towers_of(maps, direction)
         if towers_of is not None
         else find_towers(maps, params, direction, north=north)[0]
     )
     tol = params.alone_m / maps.gsd
-    bar = params.new_roof * maps.roof_thr
     return [
         f
-        for f in found
-        if f[2].roof >= bar
-        and any(math.hypot(f[2].row - t.row, f[2].col - t.col) <= tol for t in solo)
+        for f, here in zip(found, shown.tolist())
+        if here or any(math.hypot(f[2].row - t.row, f[2].col - t.col) <= tol for t in solo)
     ]
+
+
+def _shown_alone(
+    maps: TowerMaps, towers: list[Tower], params: TowerParams
+) -> npt.NDArray[np.bool_]:
+    """Per tower: whether its own epoch shows both its roof and its shadow where they were found.
+
+    The roof contrast (best pixel within ~1 m of the roof centre) must reach the epoch's roof
+    threshold and the shadow's darkness (mean over ~3 m around its centroid)
+    ``params.confirm_dark`` × the epoch's shadow threshold: the change maps found a roof and a shadow, and the epoch alone shows
+    them too, even where its full detector loses them (the roof beside a bright lane fails the
+    line test, the shadow joins a fence's shadow at every level).
+    """
+    if not towers:
+        return np.zeros(0, bool)
+    g = maps.gsd
+    near = max(1, round(1.0 / g))
+    roof_rc = np.array([(t.row, t.col) for t in towers])
+    sh_rc = np.array([(t.shadow_row, t.shadow_col) for t in towers])
+    roof = _window_max(maps.roof, roof_rc, near)
+    k = max(1, round(1.5 / g))
+    h, w = maps.shade.shape
+    dark = np.zeros(len(towers))
+    for i, (r, c) in enumerate(np.rint(sh_rc).astype(np.int64).tolist()):
+        win = maps.shade[max(r - k, 0) : min(r + k + 1, h), max(c - k, 0) : min(c + k + 1, w)]
+        dark[i] = float(win.mean()) if win.size else 0.0
+    return (roof >= params.confirm_roof * maps.roof_thr) & (
+        dark >= params.confirm_dark * maps.dark_thr
+    )
 
 
 def _inventory(
