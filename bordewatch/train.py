@@ -32,7 +32,7 @@ import shapely
 from scipy import ndimage
 
 from bordewatch.atomic import atomic_write_text
-from bordewatch.detect.model import CLASSES, FULL_WIDTH, NEW_CLASSES, normalise_epoch
+from bordewatch.detect.model import CLASSES, FULL_WIDTH, NEW_CLASSES, normalise_pair
 
 if TYPE_CHECKING:
     import torch
@@ -77,7 +77,8 @@ class Scene:
     Attributes
     ----------
     before, after : ndarray of float32, shape (3, row, col)
-        Outputs of :func:`~bordewatch.detect.model.normalise_epoch`.
+        Outputs of :func:`~bordewatch.detect.model.normalise_pair` (the same local statistics
+        as at inference, so a scene's input does not depend on how large it was rendered).
     target : ndarray of uint8, shape (row, col)
         Class index into :data:`~bordewatch.detect.model.CLASSES`, or :data:`IGNORE`.
     """
@@ -200,7 +201,8 @@ def synth_scene(seed: int, *, size_px: int = 384) -> Scene:
     """Render one synthetic pair with parameters drawn from ``seed`` (preset, GSD).
 
     The pair is co-registered and radiometrically normalised exactly as the pipeline does before
-    detection (:func:`bordewatch.align.coregister`, :func:`bordewatch.align.normalise`), so the
+    detection (:func:`bordewatch.align.coregister`, :func:`bordewatch.align.normalise`) and
+    standardised by :func:`~bordewatch.detect.model.normalise_pair` as at inference, so the
     network trains on what it will see; the synth misregisters *after* by up to 3 px, which would
     otherwise displace 1-px fences from their truth. GSDs are drawn with :data:`GSD_WEIGHTS`.
     """
@@ -217,7 +219,8 @@ def synth_scene(seed: int, *, size_px: int = 384) -> Scene:
     pair = align.normalise(align.coregister(pair))
     valid = np.asarray(pair.valid, dtype=bool)
     target = rasterise_truth(sp.truth, valid.shape, gsd_m=gsd, valid=valid)
-    return Scene(normalise_epoch(pair.before, valid), normalise_epoch(pair.after, valid), target)
+    before, after = normalise_pair(pair.before, pair.after, valid)
+    return Scene(before, after, target)
 
 
 def _scene_tile(shape: tuple[int, int], gsd_m: float) -> Tile:

@@ -6,15 +6,23 @@ network on the same tile, then
 1. keeps every classical ``existing`` / ``removed`` / ``upgraded`` detection as it is;
 2. keeps a classical ``new`` detection only where the network supports it: the class probability
    (max over a small neighbourhood, so 1-px offsets do not matter) averaged along the line, or its
-   peak near a tower, reaches :data:`KEEP_SUPPORT`; its score becomes the mean of both scores;
-3. adds the network's own *new* detections where it is confident (score ≥ :data:`ADD_CONFIDENCE`)
-   and no classical detection of that class lies within :data:`MATCH_M` (lines: only the parts
-   farther away, if they are still long enough).
+   peak near a tower, reaches :data:`KEEP_SUPPORT` for its class; its score becomes the mean of
+   both scores;
+3. adds the network's own *new* detections where it is confident (score ≥ :data:`ADD_CONFIDENCE`
+   for its class) and no classical detection of that class lies within :data:`MATCH_M` (lines:
+   only the parts farther away, if they are still long enough).
+
+Patrol lanes are taken from the classical path as they are (no veto, no additions): the classical
+lanes are precise (0.83–0.96 on tuning seeds 21–22) while the network misses most lanes under a
+hazy *after* on ``hard`` (its veto cost 6–45 F1 points there) and its extra lanes on ``demo`` were
+mostly false (−4 points).
 
 The change map is the mean of the classical change score and the network's new-object probability.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -35,10 +43,10 @@ from bordewatch.results import DetectConfig, Detection, DetectorOutput
 
 __all__ = ["ADD_CONFIDENCE", "KEEP_SUPPORT", "MATCH_M", "detect_hybrid", "model_support"]
 
-KEEP_SUPPORT = 0.15
-"""Minimum network support for keeping a classical ``new`` detection."""
-ADD_CONFIDENCE = 0.6
-"""Minimum network score for adding a detection the classical path missed."""
+KEEP_SUPPORT: dict[str, float] = {"fence": 0.15, "patrol_lane": 0.0, "watchtower": 0.15}
+"""Minimum network support, per class, for keeping a classical ``new`` detection."""
+ADD_CONFIDENCE: dict[str, float] = {"fence": 0.6, "patrol_lane": math.inf, "watchtower": 0.6}
+"""Minimum network score, per class, for adding a detection the classical path missed."""
 MATCH_M = 5.0
 """Distance within which a network detection duplicates a classical one."""
 _CLASS_CHANNEL = {name: i for i, name in enumerate(CLASSES)}
@@ -81,7 +89,7 @@ def _model_only(
 ) -> list[Detection]:
     added: list[Detection] = []
     for det in model_dets:
-        if det.score < ADD_CONFIDENCE:
+        if det.score < ADD_CONFIDENCE.get(det.cls, math.inf):
             continue
         same = [c.geometry for c in classical if c.cls == det.cls]
         if not same:
@@ -108,11 +116,11 @@ def detect_hybrid(pair: TilePair, config: DetectConfig) -> DetectorOutput:
     proba = predict_tile(pair, load_model(config.model_path, device=config.device))
     kept: list[Detection] = []
     for det in classical.detections:
-        if det.status != "new":
-            kept.append(det)
+        if det.status != "new" or KEEP_SUPPORT.get(det.cls, 0.0) <= 0.0:
+            kept.append(det)  # as the classical path found it (lanes: no veto, same score)
             continue
         support = model_support(det, proba, pair)
-        if support >= KEEP_SUPPORT:
+        if support >= KEEP_SUPPORT.get(det.cls, 0.0):
             score = round(0.5 * (det.score + support), 4)
             kept.append(Detection(det.cls, det.status, score, det.geometry))
     model_dets = detections_from_proba(proba, pair, min_fence_length_m=config.min_fence_length_m)

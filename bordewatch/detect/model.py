@@ -1,10 +1,11 @@
 """Learned change detector: a compact Siamese encoder–decoder over before/after RGB.
 
 The network (:class:`ChangeNet`) sees the co-registered before and after tiles (first three bands,
-each epoch standardised on its own valid pixels), runs one shared-weight encoder on both, and
-decodes the signed feature difference (plus the *after* features at the coarsest level, so it
-knows what appeared) into per-pixel classes :data:`CLASSES`: background, new fence, new patrol lane,
-new watchtower, existing infrastructure. To keep it fast on CPU the encoder works at 1/2–1/8
+each epoch standardised with its own local statistics by :func:`normalise_pair`, in training as at
+inference), runs one shared-weight encoder on both, and decodes the signed feature difference
+(plus the *after* features at the coarsest level, so it knows what appeared) into per-pixel
+classes :data:`CLASSES`: background, new fence, new patrol lane, new watchtower, existing
+infrastructure. To keep it fast on CPU the encoder works at 1/2–1/8
 resolution and the decoder returns to full resolution with a 2×2 transposed conv. A cheap
 full-resolution branch (a linear 3×3 conv of the signed difference *after − before*,
 :data:`FULL_WIDTH` channels, fused with the pixel-shuffled 1/2-resolution decoder output) adds a
@@ -44,6 +45,7 @@ __all__ = [
     "detections_from_proba",
     "load_model",
     "normalise_epoch",
+    "normalise_pair",
     "predict_proba",
     "predict_tile",
     "save_model",
@@ -60,6 +62,14 @@ FULL_DEC_WIDTH = 8
 IN_BANDS = 3
 MIN_GSD_M = 0.5
 """Imagery finer than this is resampled to it before inference (the model saw 0.5–2 m)."""
+NORM_SIGMA_PX = 192.0
+"""Gaussian sigma (pixels at the model's grid) of :func:`normalise_pair`'s local statistics."""
+NORM_BLOCK_PX = 32
+"""Block size (pixels) on which :func:`normalise_pair` computes its local statistics."""
+NORM_STRIDE_PX = 4
+"""Sampling step (pixels) of the local statistics (they are smooth over ``NORM_SIGMA_PX``)."""
+NORM_FLOOR = 0.01
+"""Floor (reflectance) added in quadrature to the local standard deviation."""
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "bordewatch_siam.pt"
 _REGEN = "regenerate it with `make train` (or `bordewatch train --out models/`)"
 
@@ -261,6 +271,85 @@ def normalise_epoch(
     return out
 
 
+def normalise_pair(
+    before: npt.NDArray[np.float32],
+    after: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    *,
+    sigma_px: float = NORM_SIGMA_PX,
+    block_px: int = NORM_BLOCK_PX,
+    floor: float = NORM_FLOOR,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The network's input: each epoch standardised with its own *local* statistics.
+
+    Per epoch and band, the mean and standard deviation are taken over valid pixels with a
+    Gaussian window of ``sigma_px`` pixels (computed from every :data:`NORM_STRIDE_PX`-th pixel on
+    ``block_px`` blocks anchored at the tile's top-left corner and interpolated bilinearly), so a
+    pixel's input depends only on its surroundings within ``3 * sigma_px`` pixels, not on how
+    large the tile is: far-away clouds, snow, water or haze no longer change what the network sees
+    at a fence (the former tile-wide :func:`normalise_epoch` did; training used 192–768 m scenes,
+    about one ``sigma_px`` window at 0.5 m). The same function prepares the training scenes
+    (:func:`bordewatch.train.synth_scene`). Per-epoch statistics equalise local contrast between
+    a hazy and a clear epoch. ``floor`` is added in quadrature to the standard deviation so
+    uniform ground (calm water, snow) is not amplified into noise. Values are clipped to ±5;
+    invalid pixels (clouds, nodata) are 0 and do not count.
+
+    Parameters
+    ----------
+    before, after : ndarray of float32, shape (band, row, col)
+        At least three bands; the first three are used (RGB by the TilePair convention).
+    valid : ndarray of bool, shape (row, col)
+
+    Returns
+    -------
+    (before, after) : ndarrays of float32, shape (3, row, col)
+    """
+    import torch
+    from scipy import ndimage
+    from torch.nn import functional as F
+
+    for img in (before, after):
+        if img.ndim != 3 or img.shape[0] < IN_BANDS or img.shape[1:] != valid.shape:
+            raise ValueError(
+                f"need (band>=3, row, col) imagery matching valid {valid.shape}, got {img.shape}"
+            )
+    rows, cols = valid.shape
+    b = torch.from_numpy(np.ascontiguousarray(before[:IN_BANDS], dtype=np.float32))
+    a = torch.from_numpy(np.ascontiguousarray(after[:IN_BANDS], dtype=np.float32))
+    w = torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float32))[None]
+    # per-block means of the weight, the values and their squares of each epoch, from every
+    # NORM_STRIDE_PX-th pixel (blocks and samples anchored at the tile's top-left corner)
+    st = NORM_STRIDE_PX
+    bs, as_, ws = b[:, ::st, ::st], a[:, ::st, ::st], w[:, ::st, ::st]
+    parts = torch.cat((ws, bs * ws, bs * bs * ws, as_ * ws, as_ * as_ * ws))[None]
+    cells = block_px // st
+    parts = F.pad(parts, (0, -parts.shape[-1] % cells, 0, -parts.shape[-2] % cells))
+    sums = F.avg_pool2d(parts, cells)[0].double().numpy()
+    sums = ndimage.gaussian_filter(
+        sums, (0, sigma_px / block_px, sigma_px / block_px), mode="constant", truncate=3.0
+    )
+    weight = np.where(sums[0] > 1e-6, sums[0], np.inf)
+    grids = []
+    for e in range(2):  # before, after: mean and 1/std per band
+        first = 1 + 2 * IN_BANDS * e
+        mean = sums[first : first + IN_BANDS] / weight
+        var = np.maximum(sums[first + IN_BANDS : first + 2 * IN_BANDS] / weight - mean**2, 0.0)
+        grids += [mean, 1.0 / np.sqrt(var + floor * floor)]
+    # bilinear (block centres) back to pixels
+    grid = torch.from_numpy(np.concatenate(grids).astype(np.float32))[None]
+    size = (sums.shape[1] * block_px, sums.shape[2] * block_px)
+    up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[0, :, :rows, :cols]
+    mask = ~torch.from_numpy(np.ascontiguousarray(valid, dtype=bool))
+    out = []
+    for e, x in enumerate((b, a)):
+        mean_px = up[2 * IN_BANDS * e : 2 * IN_BANDS * e + IN_BANDS]
+        inv_px = up[2 * IN_BANDS * e + IN_BANDS : 2 * IN_BANDS * (e + 1)]
+        z = ((x - mean_px) * inv_px).clamp_(-5.0, 5.0)
+        z.masked_fill_(mask, 0.0)
+        out.append(np.ascontiguousarray(z.numpy()))
+    return out[0], out[1]
+
+
 def _patch_starts(n: int, patch: int, overlap: int) -> list[int]:
     if n <= patch:
         return [0]
@@ -303,7 +392,7 @@ def predict_proba(
     import torch
 
     rows, cols = valid.shape
-    xb, xa = normalise_epoch(before, valid), normalise_epoch(after, valid)
+    xb, xa = normalise_pair(before, after, valid)
     pr, pc = -rows % 8, -cols % 8
     if pr or pc:  # pad to a multiple of 8 (the network's stride)
         xb = np.pad(
