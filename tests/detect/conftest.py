@@ -109,3 +109,9 @@ def planted() -> tuple[TilePair, dict]:
     tile = make_tile(before.shape[1:], 1.0)
     pair = TilePair(tile, before, after, np.ones(before.shape[1:], bool), ("red", "green", "blue"))
     return pair, truth
+
+
+def to_pixels(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
+    """A tile-CRS geometry in the pair's pixel coordinates (x=col, y=row, centres at integers)."""
+    inv = ~pair.tile.affine
+    return shapely.transform(geom, lambda xy: np.column_stack(inv @ (xy[:, 0], xy[:, 1])) - 0.5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, make_tile
+from conftest import background, draw_line, make_tile, to_pixels
 
 from bordewatch.detect import detect_tile
 from bordewatch.imagery import TilePair
@@ -21,15 +21,12 @@ FENCE = shapely.LineString([(100, 0), (140, 319)])
 """The fence in pixel coordinates (x=col, y=row)."""
 
 
-def _px(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
-    inv = ~pair.tile.affine
-    return shapely.transform(geom, lambda xy: np.column_stack(inv @ (xy[:, 0], xy[:, 1])) - 0.5)
-
-
 def _new_fence_cover(pair: TilePair, target: shapely.LineString, tol_px: float) -> float:
     out = detect_tile(pair, DetectConfig())
     geoms = [
-        _px(pair, d.geometry) for d in out.detections if d.cls == "fence" and d.status == "new"
+        to_pixels(pair, d.geometry)
+        for d in out.detections
+        if d.cls == "fence" and d.status == "new"
     ]
     if not geoms:
         return 0.0
@@ -70,6 +67,8 @@ def test_misregistered_old_edge_is_no_new_fence() -> None:
         out = detect_tile(pair, DetectConfig())
         edge = shapely.LineString([(95, 0), (135, 319)])
         near = [
-            _px(pair, d.geometry) for d in out.detections if d.cls == "fence" and d.status == "new"
+            to_pixels(pair, d.geometry)
+            for d in out.detections
+            if d.cls == "fence" and d.status == "new"
         ]
         assert sum(g.intersection(edge.buffer(8)).length for g in near) < 20

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, draw_strip, make_tile
+from conftest import background, draw_line, draw_strip, make_tile, to_pixels
 
 from bordewatch.detect import detect_tile
 from bordewatch.detect.classical import _drop_lane_edges, _edge_zone, _strip_mask
@@ -52,11 +52,6 @@ def test_edge_zone_keeps_the_centre_of_wide_strips_only() -> None:
     assert _edge_zone([(line, 5.0)], 1.5, None).contains(shapely.Point(50, 0))
 
 
-def _px(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
-    inv = ~pair.tile.affine
-    return shapely.transform(geom, lambda xy: np.column_stack(inv @ (xy[:, 0], xy[:, 1])) - 0.5)
-
-
 def _fence_in_cleared_strip(seed: int) -> tuple[TilePair, shapely.LineString]:
     """A new wire fence on the centre line of a 2.5 m soil strip in a 9 m cleared belt."""
     g = np.random.default_rng(seed)
@@ -84,7 +79,9 @@ def test_fence_splitting_its_strip_into_two_lanes_is_found() -> None:
         pair, fence = _fence_in_cleared_strip(seed)
         out = detect_tile(pair, DetectConfig())
         new = [
-            _px(pair, d.geometry) for d in out.detections if d.cls == "fence" and d.status == "new"
+            to_pixels(pair, d.geometry)
+            for d in out.detections
+            if d.cls == "fence" and d.status == "new"
         ]
         assert new, seed
         covered = fence.intersection(shapely.union_all(new).buffer(2.0)).length / fence.length

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, draw_strip, make_tile
+from conftest import background, draw_line, draw_strip, make_tile, to_pixels
 from scipy import ndimage
 
 from bordewatch.detect import detect_tile
@@ -18,13 +18,10 @@ from bordewatch.imagery import TilePair
 from bordewatch.results import DetectConfig
 
 
-def _px(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
-    inv = ~pair.tile.affine
-    return shapely.transform(geom, lambda xy: np.column_stack(inv @ (xy[:, 0], xy[:, 1])) - 0.5)
-
-
 def _covered(pair, out, cls, status, target, tol_px) -> float:
-    geoms = [_px(pair, d.geometry) for d in out.detections if d.cls == cls and d.status == status]
+    geoms = [
+        to_pixels(pair, d.geometry) for d in out.detections if d.cls == cls and d.status == status
+    ]
     if not geoms:
         return 0.0
     return target.intersection(shapely.union_all(geoms).buffer(tol_px)).length / target.length
@@ -125,7 +122,7 @@ def test_lanes_at_half_metre_pixels_lie_on_the_lane() -> None:
     )
     out = detect_tile(pair, DetectConfig())
     lane = shapely.LineString([(150, 0), (230, 399)])
-    lanes = [_px(pair, d.geometry) for d in out.detections if d.cls == "patrol_lane"]
+    lanes = [to_pixels(pair, d.geometry) for d in out.detections if d.cls == "patrol_lane"]
     assert lanes
     assert _covered(pair, out, "patrol_lane", "new", lane, 6.0) > 0.7
     box = shapely.box(-1, -1, shape[1], shape[0])
