@@ -266,8 +266,7 @@ def _strip_mask(
     ``inner_px``, see :func:`_edge_zone`), or None when there is none."""
     if not strips:
         return None
-    close = 0.0 if inner_px is None else close_px
-    zone = _edge_zone([(line, hw) for _, line, hw in strips], margin_px, inner_px, close)
+    zone = _edge_zone([(line, hw) for _, line, hw in strips], margin_px, inner_px, close_px)
     if zone.is_empty:
         return None
     shapes = [(zone, 1)]
