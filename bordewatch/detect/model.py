@@ -61,11 +61,11 @@ FULL_DEC_WIDTH = 8
 """Channels of the full-resolution fusion layer."""
 IN_BANDS = 3
 MIN_GSD_M = 0.5
+"""Imagery finer than this is resampled to it before inference (the model saw 0.5–2 m)."""
 MIN_TOWER_M = 2.0
 """Side of the smallest tower roof (2-8 m): tower-class blobs smaller than its square are
 dropped. With (1 m)^2, a hard tuning tile (seed 41, 0.5 m) gave 105 new towers per km for 4
 true ones: specks of tower probability in texture."""
-"""Imagery finer than this is resampled to it before inference (the model saw 0.5–2 m)."""
 NORM_SIGMA_PX = 192.0
 """Gaussian sigma (pixels at the model's grid) of :func:`normalise_pair`'s local statistics."""
 NORM_BLOCK_PX = 32
