@@ -889,7 +889,7 @@ def change_maps(this: TowerMaps, other: TowerMaps, size: int, params: TowerParam
         roof = this.roof
     dark_thr = max(params.dark, params.dark_z * _robust_sd(shade, this.valid))
     dark_thr = min(dark_thr, max(params.dark, this.dark_thr))
-    floor = params.new_roof * this.roof_thr  # the bar a changed tower's roof must pass
+    floor = _new_roof_bar(this, params)  # the bar a changed tower's roof must pass
     return replace(this, shade=shade, roof=roof, dark_thr=dark_thr, roof_floor=floor)
 
 
@@ -946,7 +946,7 @@ def detect_towers(
     def changed(found, this, other, img, img_other, d_this, d_other, absent):
         # per-tower tests, the cheap ones first: the other epoch's and this epoch's full
         # detector runs (classify_towers, _confirmed) only for what is left
-        bar = params.new_roof * this.roof_thr
+        bar = _new_roof_bar(this, params)
         cand = [(absent, _score(t), t) for t in found if t.roof >= bar]
         cand = _observable(cand, this, other, params)
         cand = _darkened(cand, img, img_other, valid, bands, this, params)
@@ -1128,6 +1128,11 @@ def _darkened(
     return keep
 
 
+def _new_roof_bar(maps: TowerMaps, params: TowerParams) -> float:
+    """The roof contrast a changed (new or removed) tower must reach in its own epoch's maps."""
+    return params.new_roof * maps.roof_thr
+
+
 def _confirmed(
     found: list[tuple[str, float, Tower]],
     maps: TowerMaps,
@@ -1153,7 +1158,7 @@ def _confirmed(
     """
     if not found:
         return []
-    bar = params.new_roof * maps.roof_thr
+    bar = _new_roof_bar(maps, params)
     found = [f for f in found if f[2].roof >= bar]
     shown = (
         _shown_alone(maps, [f[2] for f in found], params)
