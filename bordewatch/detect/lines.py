@@ -323,6 +323,21 @@ def _index_at(
     return ys, xs
 
 
+def _median_profile(
+    img: F32, pts: npt.NDArray[np.float64], nrm: npt.NDArray[np.float64], ks: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Median of ``img`` along the line at each offset ``k`` across it (pixels), as float64.
+
+    All offsets are gathered at once: one (offset, point) array and one median call, not a
+    median per offset (thousands of small calls per tile).
+    """
+    ks = np.asarray(ks, np.float64)
+    h, w = img.shape
+    xs = np.clip(np.rint(pts[None, :, 0] + nrm[None, :, 0] * ks[:, None]).astype(int), 0, w - 1)
+    ys = np.clip(np.rint(pts[None, :, 1] + nrm[None, :, 1] * ks[:, None]).astype(int), 0, h - 1)
+    return np.median(img[ys, xs], axis=1).astype(np.float64)
+
+
 CHANGE_CORE_M = 2.0
 """Half-width of the line's own place in :func:`change_at_line` (a fence and its posts' shadow,
 plus misregistration)."""
@@ -344,7 +359,7 @@ def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
     reach = max(2, round(CHANGE_REACH_M / gsd_m))
     core = max(1, round(CHANGE_CORE_M / gsd_m))
     ks = np.arange(-reach, reach + 1)
-    prof = np.array([float(np.median(diff[_index_at(pts, nrm, k, diff.shape)])) for k in ks])
+    prof = _median_profile(diff, pts, nrm, ks)
     dev = np.abs(prof - np.median(prof))
     return float(dev[np.abs(ks) <= core].max())
 
@@ -382,7 +397,7 @@ def strip_half_width(line: LineString, z: F32, gsd_m: float, *, default_m: float
     ks = np.arange(0.0, STRIP_REACH_M / gsd_m + 0.5 * step, step)
     widths = []
     for sign in (-1.0, 1.0):
-        prof = np.array([float(np.median(z[_index_at(pts, nrm, sign * k, z.shape)])) for k in ks])
+        prof = _median_profile(z, pts, nrm, sign * ks)
         centre, bg = prof[0], float(np.median(prof[-max(2, len(ks) // 4) :]))
         if centre - bg < STRIP_MIN_CONTRAST:
             continue

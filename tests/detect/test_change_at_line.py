@@ -56,3 +56,16 @@ def test_only_new_fences_are_dropped() -> None:
     assert [(c, p.status) for c, p in kept] == [("fence", "removed"), ("patrol_lane", "new")]
     diff[58:63, :] += 2.0
     assert len(_drop_unchanged_new(items, diff, 1.0)) == 3
+
+
+def test_median_profile_is_the_per_offset_median() -> None:
+    from bordewatch.detect.lines import _index_at, _median_profile, _normals
+
+    img = _noise(7)
+    line = shapely.LineString([(15.3, 20.2), (90.0, 70.5), (180.0, 64.0)])
+    pts, nrm = _normals(line)
+    ks = np.arange(-12, 12.5, 0.5)
+    ref = [float(np.median(img[_index_at(pts, nrm, k, img.shape)])) for k in ks]
+    got = _median_profile(img, pts, nrm, ks)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, ref)

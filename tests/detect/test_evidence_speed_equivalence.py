@@ -250,3 +250,21 @@ def test_lane_evidence_equals_compute_evidence(gsd) -> None:
     np.testing.assert_array_equal(lean.gray, full.gray)
     np.testing.assert_array_equal(lean.lane, full.lane)
     assert lean.lane.max() > 3.0
+
+
+def _block_mean_ref(x, f):
+    rows, cols = x.shape
+    pr, pc = (-rows) % f, (-cols) % f
+    xp = np.pad(x, ((0, pr), (0, pc)), mode="edge") if pr or pc else x
+    return xp.reshape(xp.shape[0] // f, f, xp.shape[1] // f, f).mean(axis=(1, 3), dtype=np.float32)
+
+
+@pytest.mark.parametrize("f", [1, 2, 3, 4])
+@pytest.mark.parametrize("shape", [(64, 64), (67, 45), (5, 131)])
+def test_block_mean_matches_reshape_mean_bit_for_bit(f, shape):
+    rng = np.random.default_rng(f * 100 + shape[0])
+    x = (rng.standard_normal(shape) * 7.0 + 3.0).astype(np.float32)
+    got = ev._block_mean(x, f)
+    ref = _block_mean_ref(x, f)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
