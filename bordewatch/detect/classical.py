@@ -488,13 +488,15 @@ def _fence_items(
     config: DetectConfig,
     scales: Scales,
     strips: list[tuple[str, shapely.LineString, float]],
+    grays: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[str, LinePiece]]:
     """Thin-line and belt fence pieces in full-resolution pixel coordinates.
 
-    New lanes (``strips``) and their edges are masked out of the ridges first.
+    New lanes (``strips``) and their edges are masked out of the ridges first. ``grays``: the
+    epochs' filled brightness when already computed (``LaneEvidence.gray``).
     """
     gsd = scales.gsd_m
-    le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales)
+    le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales, grays=grays)
     f = le.factor
     new = [s for s in strips if s[0] == "new"]
     margin = LANE_EDGE_MARGIN_M / gsd
@@ -554,7 +556,7 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         zb = smoothed_units(ev_b.gray, pair.valid, sigma)
         za = smoothed_units(ev_a.gray, pair.valid, sigma)
         strips = _lane_strips(items, za, zb, gsd)
-        items += _fence_items(pair, config, scales, strips)
+        items += _fence_items(pair, config, scales, strips, (ev_b.gray, ev_a.gray))
         kept = _check_fences(items, zb, za, strips, config, gsd)
     else:
         log.info("tile %s: %.1f m pixels: fences and towers are invisible", pair.tile.id, gsd)

@@ -709,6 +709,8 @@ def line_evidence(
     valid: npt.NDArray[np.bool_],
     bands: tuple[str, ...],
     scales: Scales,
+    *,
+    grays: tuple[F32, F32] | None = None,
 ) -> LineEvidence:
     """Fence and lane evidence of both epochs and of their difference (see :class:`LineEvidence`).
 
@@ -720,8 +722,13 @@ def line_evidence(
     integration and non-maximum suppression run.
     """
     f = scales.coarse_factor
-    zb = _standardised(_fill_invalid(to_gray(before, bands), valid), valid)
-    za = _standardised(_fill_invalid(to_gray(after, bands), valid), valid)
+    if grays is None:
+        grays = (
+            _fill_invalid(to_gray(before, bands), valid),
+            _fill_invalid(to_gray(after, bands), valid),
+        )
+    zb = _standardised(grays[0], valid)
+    za = _standardised(grays[1], valid)
     # one epoch's full-resolution derivatives at a time: at 0.5 m they are five 32 MB maps
     hb = _hessian_grad_working(zb, scales.fence_px, f)
     ha = _hessian_grad_working(za, scales.fence_px, f)
