@@ -147,9 +147,13 @@ def classify_lines(
         _, b = sample_along(line, other, radius=tol)
         present = (b >= params.present) | (b >= 0.5 * a)
         flags = _smooth_flags(present, window)
+        xy = shapely.get_coordinates(line)
         for flag, piece in split_by_flags(line, d, flags):
-            _, pa = sample_along(piece, this, radius=1)
-            _, pb = sample_along(piece, other, radius=tol)
+            if np.array_equal(shapely.get_coordinates(piece), xy):  # uncut: same samples
+                pa, pb = a, b
+            else:
+                _, pa = sample_along(piece, this, radius=1)
+                _, pb = sample_along(piece, other, radius=tol)
             _, pc = sample_along(piece, chg, radius=tol)
             support = float(np.mean(pc))
             strength = float(np.mean(pa))
