@@ -18,9 +18,11 @@ import csv
 import io
 import json
 import math
+import shutil
 import sqlite3
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -48,6 +50,7 @@ __all__ = [
     "STYLE_LAYERS",
     "empty_detections",
     "merge_detections",
+    "replace_gpkg_layer",
     "styles_dir",
     "write_change_cog",
     "write_csv",
@@ -570,24 +573,78 @@ def write_gpkg(
     Timestamps are fixed (:data:`FIXED_TIMESTAMP`) so identical inputs give identical tables.
     """
     crs = pyproj.CRS.from_user_input(crs)
-    with atomic_path(path) as tmp:
-        previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIMESTAMP})
-        try:
-            for k, (name, gdf) in enumerate(layers.items()):
-                frame, geometry_type = _prepare_layer(gdf, crs)
-                pyogrio.write_dataframe(
-                    frame,
-                    tmp,
-                    layer=name,
-                    driver="GPKG",
-                    geometry_type=geometry_type,
-                    promote_to_multi=geometry_type.startswith("Multi"),
-                    dataset_options={"VERSION": "1.3"} if k == 0 else None,
-                )
-        finally:
-            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+    with atomic_path(path) as tmp, _fixed_gdal_date():
+        for k, (name, gdf) in enumerate(layers.items()):
+            _write_layer(tmp, name, gdf, crs, first=k == 0)
         _embed_styles(tmp, [name for name in layers])
+
+
+def replace_gpkg_layer(
+    path: PathLikeStr, name: str, gdf: gpd.GeoDataFrame, *, crs: pyproj.CRS | str
+) -> None:
+    """Rewrite one layer of an existing GeoPackage; every other layer and style stays as it is.
+
+    ``bordewatch report`` recomputes the per-km ``segments`` after a user edited the
+    ``detections`` layer in QGIS: the GPKG must show the same figures as ``coverage.csv``
+    without losing that edit. The file is copied, the layer replaced in the copy, and the copy
+    renamed over the original (an interrupted rewrite leaves the old file whole).
+
+    Parameters
+    ----------
+    path : path-like
+        An existing ``.gpkg`` (as written by :func:`write_gpkg`).
+    name : str
+        Layer to replace (created if absent).
+    gdf : GeoDataFrame
+        Its new rows; reprojected into ``crs`` (taken as EPSG:4326 without a CRS).
+    crs : pyproj.CRS or str
+        The GeoPackage's metric CRS.
+    """
+    crs = pyproj.CRS.from_user_input(crs)
+    with atomic_path(path) as tmp, _fixed_gdal_date():
+        shutil.copyfile(path, tmp)
+        _write_layer(tmp, name, gdf, crs, first=False)
+        con = sqlite3.connect(tmp)
+        try:
+            styled = (
+                con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='layer_styles'"
+                ).fetchone()
+                and con.execute(
+                    "SELECT 1 FROM layer_styles WHERE f_table_name = ?", (name,)
+                ).fetchone()
+            )
+        finally:
+            con.close()
+        if not styled:
+            _embed_styles(tmp, [name])
+
+
+@contextmanager
+def _fixed_gdal_date() -> Iterator[None]:
+    """GDAL's "current date" pinned while GeoPackage tables are written (identical files)."""
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
+def _write_layer(
+    path: Path, name: str, gdf: gpd.GeoDataFrame, crs: pyproj.CRS, *, first: bool
+) -> None:
+    """Write (or overwrite) one layer of a GeoPackage in ``crs``."""
+    frame, geometry_type = _prepare_layer(gdf, crs)
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        layer=name,
+        driver="GPKG",
+        geometry_type=geometry_type,
+        promote_to_multi=geometry_type.startswith("Multi"),
+        dataset_options={"VERSION": "1.3"} if first else None,
+    )
 
 
 def _prepare_layer(gdf: gpd.GeoDataFrame, crs: pyproj.CRS) -> tuple[gpd.GeoDataFrame, str]:

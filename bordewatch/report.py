@@ -3,7 +3,9 @@
 :func:`build_report` reads a run folder (``detections.geojson`` — possibly edited by a user in
 QGIS —, the ``tiles`` and ``border`` layers of ``bordewatch.gpkg``, ``run.json`` and the input
 imagery named there), recomputes the per-km statistics and writes ``coverage.csv``,
-``segments.geojson``, ``report.html``, ``report.md`` and ``figures/*.png``. It never re-detects.
+``segments.geojson``, the ``segments`` layer of ``bordewatch.gpkg`` (its other layers, a user's
+edits included, are kept), ``report.html``, ``report.md`` and ``figures/*.png``. It never
+re-detects.
 
 Every number quoted appears once in the per-km rows (rounded there) and is formatted by the same
 functions for the CSV, the HTML and the Markdown, so all three agree. The HTML embeds its figures
@@ -534,6 +536,8 @@ def build_report(run_dir: Path) -> ReportFiles:
     out = run.run_dir
     outputs.write_csv(segments[list(SEGMENT_COLUMNS)], out / "coverage.csv")
     outputs.write_geojson(segments, out / "segments.geojson")
+    if (out / "bordewatch.gpkg").exists():  # QGIS users read the per-km figures there too
+        outputs.replace_gpkg_layer(out / "bordewatch.gpkg", "segments", segments, crs=run.crs)
     figs, chips, chip_notes = _make_figures(run, segments)
     fig_paths = _write_figures(out / "figures", [*figs, *chips])
     context = _context(run, segments, areas, head, figs, chips, chip_notes)

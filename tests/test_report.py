@@ -229,6 +229,12 @@ def test_edits_made_in_the_gpkg_are_reported(built, tmp_path: Path, caplog) -> N
     assert "Watchtowers and guard posts: 3 before -> 2 after (0 new" in result.output
     assert "using bordewatch.gpkg, the one edited last" in caplog.text
     assert "bordewatch.gpkg (layer &#39;detections&#39;)" in (copy / "report.html").read_text()
+    # the GPKG's per-km layer is rewritten to match coverage.csv; the user's edit is kept
+    segs = gpd.read_file(gpkg, layer="segments")
+    csv = pd.read_csv(copy / "coverage.csv")
+    assert segs["new_watchtowers"].sum() == csv["new_watchtowers"].sum() == 0
+    assert len(gpd.read_file(gpkg, layer="detections")) == (~new_towers).sum()
+    assert {"tiles", "border"} <= set(gpd.list_layers(gpkg)["name"])
     # the GeoJSON edited last wins instead, and identical copies give no warning
     os.utime(gpkg, (stamp - 10, stamp - 10))
     assert read_run(copy).detections_source == "detections.geojson"
