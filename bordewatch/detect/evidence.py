@@ -18,6 +18,7 @@ __all__ = [
     "LaneEvidence",
     "LineEvidence",
     "Scales",
+    "block_mean",
     "compute_evidence",
     "lane_evidence",
     "line_evidence",
@@ -316,22 +317,23 @@ def _fill_invalid(gray: F32, valid: npt.NDArray[np.bool_]) -> F32:
     return np.where(valid, gray, np.float32(fill)).astype(np.float32)
 
 
-def _block_mean(x: F32, f: int) -> F32:
-    """Mean over f x f blocks (the array is edge-padded to a multiple of f).
+def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:
+    """Mean over f x f blocks of the last two axes (edge-padded to a multiple of f), float32.
 
     Summed from strided slices, each block row's ``f`` columns in turn and then the rows: the
     float32 sums of ``reshape(...).mean(axis=(1, 3))`` bit for bit, without its slow reduction
     over two non-adjacent axes.
     """
-    rows, cols = x.shape
+    rows, cols = x.shape[-2:]
     pr, pc = (-rows) % f, (-cols) % f
-    xp = np.pad(x, ((0, pr), (0, pc)), mode="edge") if pr or pc else x
+    pad = [(0, 0)] * (x.ndim - 2) + [(0, pr), (0, pc)]
+    xp = np.pad(x, pad, mode="edge") if pr or pc else x
     xp = np.asarray(xp, np.float32)
     out = None
     for i in range(f):
-        row = xp[i::f, 0::f].copy()
+        row = xp[..., i::f, 0::f].copy()
         for j in range(1, f):
-            row += xp[i::f, j::f]
+            row += xp[..., i::f, j::f]
         if out is None:
             out = row
         else:
@@ -346,9 +348,9 @@ def _coarse(gray: F32, valid: npt.NDArray[np.bool_], scales: Scales) -> tuple[F3
     if f == 1:
         lane_b, _, sc, big, small = _line_response(gray, scales.lane_px, valid, edge_k=0.5)
         return lane_b, big, small, sc
-    small_valid = _block_mean(valid.astype(np.float32), f) > 0.5
+    small_valid = block_mean(valid.astype(np.float32), f) > 0.5
     lane_b, _, sc, big, small = _line_response(
-        _block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
+        block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
     )
     rows, cols = gray.shape
 
@@ -436,9 +438,9 @@ def lane_evidence(
     if f == 1:
         lane_b, _, sc, _, _ = _line_response(gray, scales.lane_px, valid, edge_k=0.5)
     else:
-        small_valid = _block_mean(valid.astype(np.float32), f) > 0.5
+        small_valid = block_mean(valid.astype(np.float32), f) > 0.5
         lane_c, _, sc, _, _ = _line_response(
-            _block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
+            block_mean(gray, f), scales.lane_px / f, small_valid, edge_k=0.5
         )
         rows, cols = gray.shape
         lane_b = np.repeat(np.repeat(lane_c, f, axis=0), f, axis=1)[:rows, :cols]
@@ -492,7 +494,7 @@ def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
 def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
     """:func:`_hessian_grad` block-averaged to the working grid (``f`` pixels per block)."""
     h = _hessian_grad(gray, sigma)
-    return h if f == 1 else tuple(_block_mean(x, f) for x in h)
+    return h if f == 1 else tuple(block_mean(x, f) for x in h)
 
 
 def oriented_energy(
@@ -732,7 +734,7 @@ def line_evidence(
     # one epoch's full-resolution derivatives at a time: at 0.5 m they are five 32 MB maps
     hb = _hessian_grad_working(zb, scales.fence_px, f)
     ha = _hessian_grad_working(za, scales.fence_px, f)
-    wvalid = _block_mean(valid.astype(np.float32), f) > 0.99 if f > 1 else valid
+    wvalid = block_mean(valid.astype(np.float32), f) > 0.99 if f > 1 else valid
     margin = int(np.ceil(3 * scales.lane_px / f)) + 1
     good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
     n = scales.fence_steps
@@ -829,8 +831,8 @@ def belt_evidence(
     f = max(1, round(BELT_GRID_M / gsd_m))
     g = gsd_m * f
     if f > 1:
-        za, zb = _block_mean(za, f), _block_mean(zb, f)
-        wvalid = _block_mean(valid.astype(np.float32), f) > 0.99
+        za, zb = block_mean(za, f), block_mean(zb, f)
+        wvalid = block_mean(valid.astype(np.float32), f) > 0.99
     else:
         wvalid = valid
     sigma = BELT_SIGMA_M / g

@@ -56,6 +56,8 @@ from affine import Affine
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from bordewatch.detect.evidence import block_mean
+
 __all__ = [
     "Tower",
     "TowerMaps",
@@ -936,7 +938,7 @@ def detect_towers(
         found, dirs = detect_towers(
             block_mean(before, f),
             block_mean(after, f),
-            block_mean(valid, f) >= 1.0,
+            block_mean(valid.astype(np.float32), f) >= 1.0,
             bands,
             gsd * f,
             params,
@@ -991,24 +993,6 @@ def working_factor(gsd: float, params: TowerParams) -> int:
     were set there), and each halving of the pixel size would quadruple the work for nothing.
     """
     return max(1, math.floor(params.working_gsd_m / gsd + 1e-6))
-
-
-def block_mean(image: npt.NDArray[np.generic], f: int) -> F32:
-    """Mean over ``f`` x ``f`` blocks of the last two axes (float32); a partial block at the
-    bottom or right edge is the mean of the pixels it has.
-
-    Summed as ``f``² strided slices (a reshape mean over the block axes is ~10x slower).
-    """
-    h, w = image.shape[-2:]
-    out = np.zeros((*image.shape[:-2], -(-h // f), -(-w // f)), np.float32)
-    count = np.zeros(out.shape[-2:], np.float32)
-    for i in range(f):
-        for j in range(f):
-            part = image[..., i::f, j::f]
-            out[..., : part.shape[-2], : part.shape[-1]] += part
-            count[: part.shape[-2], : part.shape[-1]] += 1
-    out /= count
-    return out
 
 
 def _on_full_grid(t: Tower, f: int) -> Tower:

@@ -68,8 +68,8 @@ def _belt_ref(za, zb, valid, gsd_m, *, n_orient=ev.N_ORIENT):
     f = max(1, round(ev.BELT_GRID_M / gsd_m))
     g = gsd_m * f
     if f > 1:
-        za, zb = ev._block_mean(za, f), ev._block_mean(zb, f)
-        wvalid = ev._block_mean(valid.astype(np.float32), f) > 0.99
+        za, zb = ev.block_mean(za, f), ev.block_mean(zb, f)
+        wvalid = ev.block_mean(valid.astype(np.float32), f) > 0.99
     else:
         wvalid = valid
     sigma = ev.BELT_SIGMA_M / g
@@ -264,7 +264,7 @@ def _block_mean_ref(x, f):
 def test_block_mean_matches_reshape_mean_bit_for_bit(f, shape):
     rng = np.random.default_rng(f * 100 + shape[0])
     x = (rng.standard_normal(shape) * 7.0 + 3.0).astype(np.float32)
-    got = ev._block_mean(x, f)
+    got = ev.block_mean(x, f)
     ref = _block_mean_ref(x, f)
     assert got.dtype == np.float32 and got.shape == ref.shape
     np.testing.assert_array_equal(got, ref)

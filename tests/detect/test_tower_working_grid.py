@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bordewatch.detect import posts
+from bordewatch.detect.evidence import block_mean
 from bordewatch.detect.posts import Tower, TowerParams
 
 
@@ -16,19 +17,21 @@ def test_working_factor_keeps_the_pixel_at_most_the_working_size(gsd, factor):
     assert gsd * f <= TowerParams().working_gsd_m + 1e-9
 
 
-def test_block_mean_averages_blocks_and_partial_edges():
+def test_block_means_of_bands_and_of_a_validity_mask():
     x = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
-    got = posts.block_mean(x, 2)
+    got = block_mean(x, 2)
     assert got.shape == (3, 4)
     assert got[0, 0] == pytest.approx(x[:2, :2].mean())
     assert got[1, 2] == pytest.approx(x[2:4, 4:6].mean())
     assert got[2, 3] == pytest.approx(x[4, 6])  # a 1 x 1 corner block is its pixel
     assert got[2, 1] == pytest.approx(x[4, 2:4].mean())  # bottom edge: one row of two
     bands = np.stack([x, 2 * x])
-    np.testing.assert_allclose(posts.block_mean(bands, 2)[1], 2 * got, rtol=1e-6)
+    np.testing.assert_array_equal(block_mean(bands, 2)[0], got)  # per band, as in 2-D
+    np.testing.assert_allclose(block_mean(bands, 2)[1], 2 * got, rtol=1e-6)
     valid = np.ones((5, 7), bool)
     valid[0, 0] = False
-    assert (posts.block_mean(valid, 2) >= 1.0).sum() == 11  # only the block with the hole fails
+    # only the block with the hole fails
+    assert (block_mean(valid.astype(np.float32), 2) >= 1.0).sum() == 11
 
 
 def test_tower_found_on_blocks_lands_on_the_full_grid_pixel():
