@@ -604,20 +604,7 @@ def replace_gpkg_layer(
     with atomic_path(path) as tmp, _fixed_gdal_date():
         shutil.copyfile(path, tmp)
         _write_layer(tmp, name, gdf, crs, first=False)
-        con = sqlite3.connect(tmp)
-        try:
-            styled = (
-                con.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='layer_styles'"
-                ).fetchone()
-                and con.execute(
-                    "SELECT 1 FROM layer_styles WHERE f_table_name = ?", (name,)
-                ).fetchone()
-            )
-        finally:
-            con.close()
-        if not styled:
-            _embed_styles(tmp, [name])
+        _embed_styles(tmp, [name])  # a layer that has its style keeps it
 
 
 @contextmanager
@@ -677,14 +664,18 @@ CREATE TABLE IF NOT EXISTS layer_styles (
 
 
 def _embed_styles(gpkg: Path, names: list[str]) -> None:
-    """Add QGIS's ``layer_styles`` table with one default style per styled layer."""
+    """Add QGIS's ``layer_styles`` table with one default style per styled layer.
+
+    Layers that already have a style row keep it (no duplicate default styles).
+    """
     styles = {p.stem: p for p in styles_dir().glob("*.qml")}
     con = sqlite3.connect(gpkg)
     try:
         geom_cols = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
         con.execute(_LAYER_STYLES_SQL)
+        styled = {r[0] for r in con.execute("SELECT f_table_name FROM layer_styles")}
         for name in names:
-            if name not in styles or name not in geom_cols:
+            if name not in styles or name not in geom_cols or name in styled:
                 continue
             con.execute(
                 "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
