@@ -111,6 +111,18 @@ def planted() -> tuple[TilePair, dict]:
     return pair, truth
 
 
+def rgb_pair(before: np.ndarray, after: np.ndarray, gsd_m: float = 1.0) -> TilePair:
+    """A fully valid RGB pair of drawn epochs, clipped to 0-1, on a north-up tile."""
+    shape = before.shape[1:]
+    return TilePair(
+        make_tile(shape, gsd_m),
+        np.clip(before, 0, 1),
+        np.clip(after, 0, 1),
+        np.ones(shape, bool),
+        ("red", "green", "blue"),
+    )
+
+
 def to_pixels(pair: TilePair, geom: shapely.Geometry) -> shapely.Geometry:
     """A tile-CRS geometry in the pair's pixel coordinates (x=col, y=row, centres at integers)."""
     inv = ~pair.tile.affine

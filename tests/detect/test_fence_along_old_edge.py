@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, make_tile, to_pixels
+from conftest import background, draw_line, rgb_pair, to_pixels
 
 from bordewatch.detect import detect_tile
 from bordewatch.imagery import TilePair
@@ -45,13 +45,7 @@ def _pair(seed: int, *, edge_after: bool, wire: bool = True, shift: int = 0) -> 
     if wire:
         draw_line(after, (0, 100), (319, 140), 0.15)  # the new wire fence
     after = np.roll(after, shift, axis=2)  # misregistration
-    return TilePair(
-        make_tile(SHAPE, 1.0),
-        np.clip(before, 0, 1),
-        np.clip(after, 0, 1),
-        np.ones(SHAPE, bool),
-        ("red", "green", "blue"),
-    )
+    return rgb_pair(before, after)
 
 
 def test_new_fence_where_an_old_edge_was_cleared_is_found() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, draw_strip, make_tile, to_pixels
+from conftest import background, draw_line, draw_strip, rgb_pair, to_pixels
 
 from bordewatch.detect import detect_tile
 from bordewatch.detect.classical import _drop_lane_edges, _edge_zone, _strip_mask
@@ -62,13 +62,7 @@ def _fence_in_cleared_strip(seed: int) -> tuple[TilePair, shapely.LineString]:
     draw_strip(after, *ends, 9, 0.45)  # the cleared belt
     draw_strip(after, *ends, 3, 0.5)  # the soil strip
     draw_line(after, (0, 90), (319, 150), 0.2)  # the wire
-    pair = TilePair(
-        make_tile(shape, 1.0),
-        np.clip(before, 0, 1),
-        np.clip(after, 0, 1),
-        np.ones(shape, bool),
-        ("red", "green", "blue"),
-    )
+    pair = rgb_pair(before, after)
     return pair, shapely.LineString([(90, 0), (150, 319)])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from conftest import background, draw_line, draw_strip, make_tile, to_pixels
+from conftest import background, draw_line, draw_strip, rgb_pair, to_pixels
 from scipy import ndimage
 
 from bordewatch.detect import detect_tile
@@ -79,14 +79,7 @@ def _fence_beside_lane(seed: int) -> tuple[TilePair, shapely.LineString]:
     after = before + g.normal(scale=0.01, size=before.shape).astype(np.float32)
     draw_strip(after, np.array([0.0, 100.0]), np.array([319.0, 140.0]), 5, 0.62)  # the lane
     draw_line(after, (0, 106), (319, 146), 0.15)  # the fence, 6 px from the lane's centre
-    rgb = ("red", "green", "blue")
-    pair = TilePair(
-        make_tile(shape, 1.0),
-        np.clip(before, 0, 1),
-        np.clip(after, 0, 1),
-        np.ones(shape, bool),
-        rgb,
-    )
+    pair = rgb_pair(before, after)
     return pair, shapely.LineString([(106, 0), (146, 319)])
 
 
@@ -113,13 +106,7 @@ def test_lanes_at_half_metre_pixels_lie_on_the_lane() -> None:
     before = background(shape, g)
     after = before + g.normal(scale=0.01, size=before.shape).astype(np.float32)
     draw_strip(after, np.array([0.0, 150.0]), np.array([399.0, 230.0]), 9, 0.65)  # 4.5 m lane
-    pair = TilePair(
-        make_tile(shape, 0.5),
-        np.clip(before, 0, 1),
-        np.clip(after, 0, 1),
-        np.ones(shape, bool),
-        ("red", "green", "blue"),
-    )
+    pair = rgb_pair(before, after, 0.5)
     out = detect_tile(pair, DetectConfig())
     lane = shapely.LineString([(150, 0), (230, 399)])
     lanes = [to_pixels(pair, d.geometry) for d in out.detections if d.cls == "patrol_lane"]
