@@ -22,6 +22,7 @@ from bordewatch.detect.evidence import (
     LaneEvidence,
     LineEvidence,
     Scales,
+    block_mean,
     lane_evidence,
     line_evidence,
     scales_for_gsd,
@@ -415,6 +416,27 @@ def _line_detections(
     return [(cls, p) for p in pieces] + [(cls, p) for p in gone if p.status == "removed"]
 
 
+def _lanes(
+    ev_b: LaneEvidence, ev_a: LaneEvidence, change: np.ndarray, params: LineParams, gsd: float
+) -> list[tuple[str, LinePiece]]:
+    """Patrol lanes traced and matched on the lane maps' working grid, in full-resolution
+    pixel coordinates."""
+    f = ev_a.factor
+    gsd_w = gsd * f
+    change_w = change if f == 1 else block_mean(change, f)
+    items = _line_detections(
+        "patrol_lane",
+        epoch_lines(ev_b.lane, params, gsd_w),
+        epoch_lines(ev_a.lane, params, gsd_w),
+        ev_b.lane,
+        ev_a.lane,
+        change_w,
+        params,
+        gsd_w,
+    )
+    return [(cls, replace(p, line=_to_full(p.line, f))) for cls, p in items]
+
+
 def _shadow(ev: EpochEvidence | LaneEvidence, scales: Scales, config: DetectConfig, affine: Affine):
     """Known shadow direction (``--sun-azimuth``) or None: estimated by posts.find_towers."""
     if config.sun_azimuth_deg is not None:
@@ -540,17 +562,7 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
     scales = scales_for_gsd(gsd)
     ev_b = lane_evidence(pair.before, pair.valid, pair.bands, scales)
     ev_a = lane_evidence(pair.after, pair.valid, pair.bands, scales)
-    lp = lane_params(config)
-    items = _line_detections(
-        "patrol_lane",
-        epoch_lines(ev_b.lane, lp, gsd),
-        epoch_lines(ev_a.lane, lp, gsd),
-        ev_b.lane,
-        ev_a.lane,
-        change,
-        lp,
-        gsd,
-    )
+    items = _lanes(ev_b, ev_a, change, lane_params(config), gsd)
     if gsd < FENCE_MAX_GSD_M:
         sigma = max(0.5, 1.0 / gsd)
         zb = smoothed_units(ev_b.gray, pair.valid, sigma)
