@@ -324,10 +324,11 @@ def _fill_invalid(gray: F32, valid: npt.NDArray[np.bool_]) -> F32:
 
 def _edge_strided(
     x: npt.NDArray[np.generic], i: int, j: int, fr: int, fc: int, m: int, k: int
-) -> F32:
-    """``x[..., i::fr, j::fc]`` as float32, edge-extended to ``(m, k)`` in the last two axes.
+) -> npt.NDArray[np.generic]:
+    """``x[..., i::fr, j::fc]`` edge-extended to ``(m, k)`` in the last two axes.
 
-    What ``np.pad(x, mode="edge")[..., i::fr, j::fc]`` gives, without copying the whole array.
+    What ``np.pad(x, mode="edge")[..., i::fr, j::fc]`` gives, without copying the whole array
+    (a view of ``x`` where nothing is to be extended).
     """
     s = x[..., i::fr, j::fc]
     if s.shape[-1] < k:
@@ -337,7 +338,7 @@ def _edge_strided(
         if last.shape[-1] < k:
             last = np.concatenate([last, x[..., -1:, -1:]], axis=-1)
         s = np.concatenate([s, last], axis=-2)
-    return np.array(s, np.float32)
+    return s
 
 
 def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:
@@ -347,11 +348,13 @@ def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:
     float32 sums of ``reshape(...).mean(axis=(1, 3))`` bit for bit, without its slow reduction
     over two non-adjacent axes (and without padding copies of the whole array).
     """
+    if x.dtype not in (np.float32, np.bool_):
+        x = np.asarray(x, np.float32)  # float32 sums, as the reshape mean of a float32 copy
     rows, cols = x.shape[-2:]
     m, k = -(-rows // f), -(-cols // f)
     out = None
     for i in range(f):
-        row = _edge_strided(x, i, 0, f, f, m, k)
+        row = np.array(_edge_strided(x, i, 0, f, f, m, k), np.float32)
         for j in range(1, f):
             row += _edge_strided(x, i, j, f, f, m, k)
         if out is None:
@@ -523,7 +526,7 @@ def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
 def _block_sum_rows(x: F32, f: int) -> F32:
     """Sums over blocks of ``f`` rows (the last block edge-padded), float32."""
     m, cols = -(-x.shape[0] // f), x.shape[1]
-    out = _edge_strided(x, 0, 0, f, 1, m, cols)
+    out = np.array(_edge_strided(x, 0, 0, f, 1, m, cols), np.float32)
     for i in range(1, f):
         out += _edge_strided(x, i, 0, f, 1, m, cols)
     return out
@@ -548,7 +551,7 @@ def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
     for src, order, scale in ((r2, 0, s2), (r0, 2, s2), (r1, 1, s2), (r1, 0, s1), (r0, 1, s1)):
         x = f1(src, sigma, axis=1, order=order, **kw)
         k = -(-x.shape[1] // f)
-        y = _edge_strided(x, 0, 0, 1, f, x.shape[0], k)
+        y = np.array(_edge_strided(x, 0, 0, 1, f, x.shape[0], k), np.float32)
         for j in range(1, f):
             y += _edge_strided(x, 0, j, 1, f, x.shape[0], k)
         y *= np.float32(scale / (f * f))
