@@ -102,7 +102,20 @@ WORKER_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "GDAL_NUM_THREADS": "1",
     "GDAL_CACHEMAX": "256",
-    "MALLOC_TRIM_THRESHOLD_": "65536",
+}
+_CLUSTER_CONFIG = {
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536. Setting it switches off
+    # glibc's adaptive mmap threshold, so every array over 128 kB is mmapped, page-faulted in
+    # and unmapped again: a tile's many float32 temporaries then cost 30-40 % more time.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # a worker is sent its next tile only when it finishes one: tiles differ in size, and a
+    # tile queued behind a big one on a busy worker would leave the other worker idle
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+_WORKER_CONFIG = {
+    # the dashboard's statistical profiler samples the task thread's stack every 10 ms; on
+    # numpy-heavy tiles that cost ~25 % of a tile's time (benchmarks/RESULTS.md)
+    "distributed.worker.profile.enabled": False,
 }
 _CONNECT_TIMEOUT_S = 5
 _IN_PROCESS_MAX_TILES = 2
@@ -757,21 +770,25 @@ def _local_cluster(n_workers: int) -> Any:
 
     Each worker runs :func:`dask_setup` at start (a Dask preload, after any preloads from the
     Dask config), so the heavy imports happen while the cluster starts, not in the first tile.
+    Workers start without Dask's ``MALLOC_TRIM_THRESHOLD_`` and without the stack-sampling
+    profiler, and take one tile at a time (``_CLUSTER_CONFIG``, ``_WORKER_CONFIG``).
     """
     import dask.config
     from distributed import LocalCluster
 
     _quiet_dask_logs()
     preload = list(dask.config.get("distributed.worker.preload", None) or [])
-    return LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        env=dict(WORKER_ENV),
-        silence_logs=logging.ERROR,
-        preload=[*preload, __name__],
-    )
+    with dask.config.set(_CLUSTER_CONFIG):
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env=dict(WORKER_ENV),
+            silence_logs=logging.ERROR,
+            preload=[*preload, __name__],
+            config=dict(_WORKER_CONFIG),
+        )
 
 
 def dask_setup(worker: Any = None) -> None:

@@ -165,3 +165,31 @@ def test_unreachable_scheduler_fails_fast(scene: dict[str, Path]) -> None:
     with pytest.raises(SchedulerError, match=f"no Dask scheduler at {address}"):
         run_detect(_request(scene, "nowhere", scheduler=address))
     assert time.monotonic() - start < 60  # a hang guard, not a speed target
+
+
+def _worker_settings(dask_worker) -> dict:
+    import dask.config
+
+    return {
+        "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "sampling": "profile" in dask_worker.periodic_callbacks,
+        "omp": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def test_local_cluster_workers_keep_glibc_adaptive_and_skip_the_profiler(monkeypatch) -> None:
+    # Dask's default MALLOC_TRIM_THRESHOLD_ and 10 ms stack sampling made every tile
+    # 30-60 % slower in a worker than in-process (benchmarks/RESULTS.md)
+    from distributed import Client
+
+    from bordewatch import pipeline
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    cluster = pipeline._local_cluster(1)
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            settings = list(client.run(_worker_settings).values())
+    finally:
+        cluster.close()
+    assert settings == [{"trim": None, "profile": False, "sampling": False, "omp": "1"}]
