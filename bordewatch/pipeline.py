@@ -668,7 +668,9 @@ def _execute_dask(run: _Run, todo: list[Tile], progress: Progress, client: Any) 
     if kwargs["clouds"] is not None:
         kwargs["clouds"] = client.scatter(kwargs["clouds"], broadcast=False, hash=False)
     futures = {}
-    for tile in todo:
+    # biggest tiles first (stable): with one tile per worker at a time, a big tile left for
+    # last would keep one worker busy while the others idle
+    for tile in sorted(todo, key=lambda t: -t.width * t.height):
         fut = client.submit(
             process_tile,
             tile,
