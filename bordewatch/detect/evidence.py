@@ -523,12 +523,19 @@ def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
     return d["rr"], d["cc"], d["rc"], d["gr"], d["gc"]
 
 
-def _block_sum_rows(x: F32, f: int) -> F32:
-    """Sums over blocks of ``f`` rows (the last block edge-padded), float32."""
-    m, cols = -(-x.shape[0] // f), x.shape[1]
-    out = np.array(_edge_strided(x, 0, 0, f, 1, m, cols), np.float32)
-    for i in range(1, f):
-        out += _edge_strided(x, i, 0, f, 1, m, cols)
+def _block_sum(x: F32, f: int, axis: int) -> F32:
+    """Sums over blocks of ``f`` rows (``axis=0``) or columns (``axis=1``) of a 2-D array, the
+    last block edge-padded, float32."""
+    m, k = x.shape
+    if axis == 0:
+        m = -(-m // f)
+        parts = [(i, 0, f, 1) for i in range(f)]
+    else:
+        k = -(-k // f)
+        parts = [(0, j, 1, f) for j in range(f)]
+    out = np.array(_edge_strided(x, *parts[0], m, k), np.float32)
+    for part in parts[1:]:
+        out += _edge_strided(x, *part, m, k)
     return out
 
 
@@ -544,16 +551,12 @@ def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
         return _hessian_grad(gray, sigma)
     kw = {"mode": "nearest", "truncate": 3.0}
     f1 = ndimage.gaussian_filter1d
-    r0, r1, r2 = (_block_sum_rows(f1(gray, sigma, axis=0, order=k, **kw), f) for k in range(3))
+    r0, r1, r2 = (_block_sum(f1(gray, sigma, axis=0, order=k, **kw), f, 0) for k in range(3))
     s1, s2 = float(sigma), float(sigma * sigma)
     out = []
     # (source rows, order along columns, scale): rr, cc, rc, gr, gc as in _derivatives
     for src, order, scale in ((r2, 0, s2), (r0, 2, s2), (r1, 1, s2), (r1, 0, s1), (r0, 1, s1)):
-        x = f1(src, sigma, axis=1, order=order, **kw)
-        k = -(-x.shape[1] // f)
-        y = np.array(_edge_strided(x, 0, 0, 1, f, x.shape[0], k), np.float32)
-        for j in range(1, f):
-            y += _edge_strided(x, 0, j, 1, f, x.shape[0], k)
+        y = _block_sum(f1(src, sigma, axis=1, order=order, **kw), f, 1)
         y *= np.float32(scale / (f * f))
         out.append(y)
     return tuple(out)
