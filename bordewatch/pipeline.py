@@ -106,15 +106,16 @@ WORKER_ENV = {
 _CLUSTER_CONFIG = {
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536. Setting it switches off
     # glibc's adaptive mmap threshold, so every array over 128 kB is mmapped, page-faulted in
-    # and unmapped again: a tile's many float32 temporaries then cost 30-40 % more time.
+    # and unmapped again, and a tile makes many float32 temporaries. With this and the
+    # profiler below a 0.5 m bench tile took 17-19 s in a worker, without them 11-13 s
+    # (benchmarks/RESULTS.md).
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     # a worker is sent its next tile only when it finishes one: tiles differ in size, and a
     # tile queued behind a big one on a busy worker would leave the other worker idle
     "distributed.scheduler.worker-saturation": 1.0,
 }
 _WORKER_CONFIG = {
-    # the dashboard's statistical profiler samples the task thread's stack every 10 ms; on
-    # numpy-heavy tiles that cost ~25 % of a tile's time (benchmarks/RESULTS.md)
+    # the dashboard's statistical profiler samples the task thread's stack every 10 ms
     "distributed.worker.profile.enabled": False,
 }
 _CONNECT_TIMEOUT_S = 5
