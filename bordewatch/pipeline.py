@@ -758,6 +758,7 @@ def _dask_client(
             ) from err
         with client:
             _log_dashboard(client, progress)
+            _warn_slow_workers(client)
             yield client
         return
     cluster = started.take() if started is not None else None
@@ -861,6 +862,40 @@ def _quiet_dask_logs() -> None:
     for name in ("distributed", "tornado", "bokeh"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger("distributed.batched").setLevel(logging.CRITICAL)
+
+
+def slow_worker_settings(dask_worker: Any = None) -> list[str]:
+    """The Dask defaults in this worker process that slow tiles down (run on each worker).
+
+    See ``_CLUSTER_CONFIG`` and ``_WORKER_CONFIG``: the local cluster turns both off, a user's
+    own cluster needs the README's config file.
+    """
+    import dask.config
+
+    found = []
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        found.append("MALLOC_TRIM_THRESHOLD_ set")
+    if dask.config.get("distributed.worker.profile.enabled", False):
+        found.append("the stack-sampling profiler on")
+    return found
+
+
+def _warn_slow_workers(client: Any) -> None:
+    """Log one warning when workers of a user's cluster run with :func:`slow_worker_settings`."""
+    try:
+        found = client.run(slow_worker_settings)
+    except Exception:  # an unusual worker: the run itself will tell
+        return
+    slow = [reasons for reasons in found.values() if reasons]
+    if slow:
+        what = " and ".join(sorted({r for reasons in slow for r in reasons}))
+        log.warning(
+            "%d of %d Dask workers run with %s: tiles take 30-60 %% longer; see the README, "
+            "'Running big jobs', for the worker config file",
+            len(slow),
+            len(found),
+            what,
+        )
 
 
 def _log_dashboard(client: Any, progress: Progress) -> None:

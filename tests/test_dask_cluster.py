@@ -168,11 +168,10 @@ def test_unreachable_scheduler_fails_fast(scene: dict[str, Path]) -> None:
 
 
 def _worker_settings(dask_worker) -> dict:
-    import dask.config
+    from bordewatch.pipeline import slow_worker_settings
 
     return {
-        "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "slow": slow_worker_settings(),
         "sampling": "profile" in dask_worker.periodic_callbacks,
         "omp": os.environ.get("OMP_NUM_THREADS"),
     }
@@ -192,4 +191,47 @@ def test_local_cluster_workers_keep_glibc_adaptive_and_skip_the_profiler(monkeyp
             settings = list(client.run(_worker_settings).values())
     finally:
         cluster.close()
-    assert settings == [{"trim": None, "profile": False, "sampling": False, "omp": "1"}]
+    assert settings == [{"slow": [], "sampling": False, "omp": "1"}]
+
+
+class _FakeClient:
+    def __init__(self, found: dict[str, list[str]]) -> None:
+        self.found = found
+
+    def run(self, func):
+        return self.found
+
+
+def test_slow_settings_on_a_users_cluster_give_one_warning(caplog) -> None:
+    from bordewatch import pipeline
+
+    with caplog.at_level("WARNING", logger="bordewatch.pipeline"):
+        pipeline._warn_slow_workers(
+            _FakeClient(
+                {
+                    "tcp://a:1": ["MALLOC_TRIM_THRESHOLD_ set", "the stack-sampling profiler on"],
+                    "tcp://b:1": ["the stack-sampling profiler on"],
+                    "tcp://c:1": [],
+                }
+            )
+        )
+        pipeline._warn_slow_workers(_FakeClient({"tcp://a:1": [], "tcp://b:1": []}))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "2 of 3 Dask workers run with MALLOC_TRIM_THRESHOLD_ set and the stack-sampling "
+        "profiler on: tiles take 30-60 % longer; see the README, 'Running big jobs', for the "
+        "worker config file"
+    ]
+
+
+def test_slow_worker_settings_reads_this_process(monkeypatch) -> None:
+    import dask.config
+
+    from bordewatch.pipeline import slow_worker_settings
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        assert slow_worker_settings() == ["MALLOC_TRIM_THRESHOLD_ set"]
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with dask.config.set({"distributed.worker.profile.enabled": True}):
+        assert slow_worker_settings() == ["the stack-sampling profiler on"]
