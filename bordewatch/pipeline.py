@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -663,8 +663,8 @@ def _execute_in_process(run: _Run, todo: list[Tile], progress: Progress) -> None
 def _execute_dask(run: _Run, todo: list[Tile], progress: Progress, client: Any) -> None:
     from distributed import as_completed
 
-    before, after = run.epochs
-    epochs = client.scatter([before, after], broadcast=False, hash=False)
+    epochs = client.scatter([_absolute_paths(e) for e in run.epochs], broadcast=False, hash=False)
+    cache_dir = os.path.abspath(run.cache.directory)
     kwargs = _task_kwargs(run)
     if kwargs["clouds"] is not None:
         kwargs["clouds"] = client.scatter(kwargs["clouds"], broadcast=False, hash=False)
@@ -678,7 +678,7 @@ def _execute_dask(run: _Run, todo: list[Tile], progress: Progress, client: Any) 
             epochs[0],
             epochs[1],
             run.config,
-            str(run.cache.directory),
+            cache_dir,
             retries=1,
             pure=False,
             key=f"bordewatch-{tile.id}-{run.cache.key}",
@@ -695,6 +695,23 @@ def _execute_dask(run: _Run, todo: list[Tile], progress: Progress, client: Any) 
             fut.release()
     finally:
         client.cancel(list(futures))
+
+
+def _absolute_paths(epoch: Any) -> Any:
+    """The epoch with its local relative source paths made absolute.
+
+    A worker of a user's cluster resolves a relative path against its own working directory,
+    so ``--before data/x.tif`` would fail there; URLs and GDAL ``/vsi`` paths stay as given.
+    """
+    if not hasattr(epoch, "sources"):  # an epoch without files (the tests' stand-ins)
+        return epoch
+    sources = tuple(
+        replace(s, path=os.path.abspath(s.path))
+        if not os.path.isabs(s.path) and os.path.exists(s.path)
+        else s
+        for s in epoch.sources
+    )
+    return replace(epoch, sources=sources)
 
 
 def _future_error(fut: Any) -> BaseException:
