@@ -341,6 +341,23 @@ def _edge_strided(
     return s
 
 
+def _block_sum(x: npt.NDArray[np.generic], f: int, axis: int) -> F32:
+    """Sums over blocks of ``f`` rows (``axis=-2``) or columns (``axis=-1``), the last block
+    edge-padded, float32; the slices are added in order, so sums agree bit for bit with the
+    reshape sums of a padded copy."""
+    m, k = x.shape[-2:]
+    if axis == -2:
+        m = -(-m // f)
+        parts = [(i, 0, f, 1) for i in range(f)]
+    else:
+        k = -(-k // f)
+        parts = [(0, j, 1, f) for j in range(f)]
+    out = np.array(_edge_strided(x, *parts[0], m, k), np.float32)
+    for part in parts[1:]:
+        out += _edge_strided(x, *part, m, k)
+    return out
+
+
 def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:
     """Mean over f x f blocks of the last two axes (edge-padded to a multiple of f), float32.
 
@@ -350,17 +367,7 @@ def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:
     """
     if x.dtype not in (np.float32, np.bool_):
         x = np.asarray(x, np.float32)  # float32 sums, as the reshape mean of a float32 copy
-    rows, cols = x.shape[-2:]
-    m, k = -(-rows // f), -(-cols // f)
-    out = None
-    for i in range(f):
-        row = np.array(_edge_strided(x, i, 0, f, f, m, k), np.float32)
-        for j in range(1, f):
-            row += _edge_strided(x, i, j, f, f, m, k)
-        if out is None:
-            out = row
-        else:
-            out += row
+    out = _block_sum(_block_sum(x, f, -1), f, -2)
     out /= np.float32(f * f)
     return out
 
@@ -523,22 +530,6 @@ def _hessian_grad(gray: F32, sigma: float) -> tuple[F32, F32, F32, F32, F32]:
     return d["rr"], d["cc"], d["rc"], d["gr"], d["gc"]
 
 
-def _block_sum(x: F32, f: int, axis: int) -> F32:
-    """Sums over blocks of ``f`` rows (``axis=0``) or columns (``axis=1``) of a 2-D array, the
-    last block edge-padded, float32."""
-    m, k = x.shape
-    if axis == 0:
-        m = -(-m // f)
-        parts = [(i, 0, f, 1) for i in range(f)]
-    else:
-        k = -(-k // f)
-        parts = [(0, j, 1, f) for j in range(f)]
-    out = np.array(_edge_strided(x, *parts[0], m, k), np.float32)
-    for part in parts[1:]:
-        out += _edge_strided(x, *part, m, k)
-    return out
-
-
 def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
     """:func:`_hessian_grad` block-averaged to the working grid (``f`` pixels per block).
 
@@ -551,12 +542,12 @@ def _hessian_grad_working(gray: F32, sigma: float, f: int) -> tuple[F32, ...]:
         return _hessian_grad(gray, sigma)
     kw = {"mode": "nearest", "truncate": 3.0}
     f1 = ndimage.gaussian_filter1d
-    r0, r1, r2 = (_block_sum(f1(gray, sigma, axis=0, order=k, **kw), f, 0) for k in range(3))
+    r0, r1, r2 = (_block_sum(f1(gray, sigma, axis=0, order=k, **kw), f, -2) for k in range(3))
     s1, s2 = float(sigma), float(sigma * sigma)
     out = []
     # (source rows, order along columns, scale): rr, cc, rc, gr, gc as in _derivatives
     for src, order, scale in ((r2, 0, s2), (r0, 2, s2), (r1, 1, s2), (r1, 0, s1), (r0, 1, s1)):
-        y = _block_sum(f1(src, sigma, axis=1, order=order, **kw), f, 1)
+        y = _block_sum(f1(src, sigma, axis=1, order=order, **kw), f, -1)
         y *= np.float32(scale / (f * f))
         out.append(y)
     return tuple(out)
