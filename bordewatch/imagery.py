@@ -84,6 +84,11 @@ _MAX_RESIDUAL_PX = 0.05  # largest miss of that fit (source pixels) before GDAL'
 _DECIMATE_ABOVE = 1.5  # source pixels per tile pixel above which sources are block-averaged
 _MIN_WEIGHT = 0.5  # bilinear weight of valid neighbours that makes a tile pixel valid
 _RESAMPLE_BLOCK_PX = 1 << 18  # output pixels per grid_sample call (whole rows)
+# Source-window pixels of one reading buffer (float32 per band plus a weight: 200 MB with four
+# bands). A tile whose window is bigger (a rotated 0.5 m tile's can be 30 Mpx) is read in
+# chunks of whole tile rows, so a worker does not hold a window-sized buffer beside both epochs.
+_READ_BUFFER_PX = 10_000_000
+_READ_CHUNK_MIN_ROWS = 256
 
 
 # ---------------------------------------------------------------------- contracts
@@ -693,20 +698,60 @@ def _read_affine(
     and the valid edge falls half-way between source pixels, so adjacent files of a tiled
     epoch leave no seam (requiring all four neighbours would leave a 1-px invalid line between
     files; GDAL's warper accepts any valid neighbour).
+
+    A window bigger than ``_READ_BUFFER_PX`` source pixels is read in chunks of whole tile
+    rows (:func:`_row_chunks`), each with its own buffer; source blocks along a chunk boundary
+    are decoded twice (GDAL's block cache often has them).
     """
+    for r0, r1 in _row_chunks(tile.width, tile.height, mapping):
+        part = mapping @ Affine.translation(0, r0)
+        _read_affine_rows(src, tile.width, r1 - r0, bands, dst[:, r0:r1], part)
+
+
+def _window_px(width: float, height: float, mapping: Affine) -> float:
+    """Source pixels in the bounding box of a ``width`` x ``height`` grid under ``mapping``."""
+    a, b, _, d, e, _ = tuple(mapping)[:6]
+    return (abs(a) * width + abs(b) * height) * (abs(d) * width + abs(e) * height)
+
+
+def _row_chunks(width: int, height: int, mapping: Affine) -> list[tuple[int, int]]:
+    """Tile row ranges whose source windows stay under ``_READ_BUFFER_PX`` (block-averaged
+    windows count their averaged pixels), at least ``_READ_CHUNK_MIN_ROWS`` rows each."""
+    scale = math.sqrt(abs(mapping.determinant))
+    k = max(1, round(scale)) if scale > _DECIMATE_ABOVE else 1
+    n = 1
+    while (
+        _window_px(width, -(-height // n), mapping) / (k * k) > _READ_BUFFER_PX
+        and -(-height // (n + 1)) >= _READ_CHUNK_MIN_ROWS
+    ):
+        n += 1
+    step = -(-height // n)
+    return [(r0, min(height, r0 + step)) for r0 in range(0, height, step)]
+
+
+def _read_affine_rows(
+    src: Source,
+    width: int,
+    height: int,
+    bands: tuple[str, ...],
+    dst: npt.NDArray[np.float32],
+    mapping: Affine,
+) -> None:
+    """:func:`_read_affine` of a ``width`` x ``height`` grid (``mapping`` from its pixels)."""
     lookup = dict(zip(src.band_names, src.band_indexes))
     indexes = [lookup[b] for b in bands]
     scale = math.sqrt(abs(mapping.determinant))  # source pixels per tile pixel
     k = max(1, round(scale)) if scale > _DECIMATE_ABOVE else 1
     pad = 2 * k
-    tc = np.array([0.0, tile.width, tile.width, 0.0])
-    tr = np.array([0.0, 0.0, tile.height, tile.height])
+    tc = np.array([0.0, width, width, 0.0])
+    tr = np.array([0.0, 0.0, height, height])
     qx, qy = mapping @ (tc, tr)
     quad = shapely.Polygon(np.column_stack([qx, qy]))
     with rasterio.open(src.path) as ds:
-        c0 = max(0, math.floor(float(qx.min())) - pad)
+        # block averages on the source's own k x k grid: chunks of a tile share their blocks
+        c0 = max(0, math.floor(float(qx.min())) - pad) // k * k
         c1 = min(ds.width, math.ceil(float(qx.max())) + pad)
-        r0 = max(0, math.floor(float(qy.min())) - pad)
+        r0 = max(0, math.floor(float(qy.min())) - pad) // k * k
         r1 = min(ds.height, math.ceil(float(qy.max())) + pad)
         if c1 <= c0 or r1 <= r0:
             return

@@ -62,6 +62,7 @@ from bordewatch.errors import (
     OutputExistsError,
     SchedulerError,
 )
+from bordewatch.memory import release_free_memory
 from bordewatch.progress import Progress
 from bordewatch.results import DetectConfig, TileResult
 from bordewatch.tiling import Tile
@@ -101,7 +102,9 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
     "GDAL_NUM_THREADS": "1",
-    "GDAL_CACHEMAX": "256",
+    # a tile decodes each source block once (whole blocks, strip by strip), and the LPT order
+    # rarely runs neighbours one after the other: a big block cache is resident memory only
+    "GDAL_CACHEMAX": "64",
 }
 _CLUSTER_CONFIG = {
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536. Setting it switches off
@@ -288,6 +291,7 @@ def process_tile(
         before, after, tile, bands=bands, clouds=clouds, auto_clouds=auto_clouds
     )
     pair = align.normalise(align.coregister(pair))
+    release_free_memory()  # the reading buffers' heap pages
     output = detect.detect_tile(pair, config)
     _limit_threads_in_worker()  # torch may have been imported by the detector
     change_path = Path(cache_dir) / f"{tile.id}-{run_key}.change.tif"

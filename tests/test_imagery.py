@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from pathlib import Path
 
@@ -458,6 +459,33 @@ def test_decimated_read_does_not_alias(tmp_path: Path) -> None:
     vals = pair.before[0][pair.valid]
     assert pair.valid.mean() > 0.5
     assert np.abs(vals - 120 / 255).max() < 0.03
+
+
+@pytest.mark.parametrize("gsd", [5.0, 15.0])
+def test_big_windows_are_read_in_row_chunks_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gsd: float
+) -> None:
+    """A window over the buffer limit is read in chunks of tile rows; values and validity
+    (the collar crosses the chunk boundaries) are those of the one-buffer read."""
+    from bordewatch import imagery
+
+    epoch = open_epoch([_smooth_scene(tmp_path / "s.tif")], name="before")
+    tiles = plan_tiles(default_border(), km_range=(KM - 0.4, KM + 0.4), corridor_m=700, gsd_m=gsd)
+    tile = next(t for t in tiles if t.km_start <= KM < t.km_end)
+    whole = read_pair(epoch, epoch, tile, auto_clouds=False)
+    mapping = imagery._pixel_mapping(epoch.sources[0], tile)
+    assert mapping is not None
+    monkeypatch.setattr(imagery, "_READ_CHUNK_MIN_ROWS", 8)
+    monkeypatch.setattr(imagery, "_READ_BUFFER_PX", 300)
+    chunks = imagery._row_chunks(tile.width, tile.height, mapping)
+    assert len(chunks) >= 3
+    assert chunks[0][0] == 0 and chunks[-1][1] == tile.height
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+    chunked = read_pair(epoch, epoch, tile, auto_clouds=False)
+    assert 0.2 < whole.valid.mean() < 0.95
+    np.testing.assert_array_equal(chunked.valid, whole.valid)
+    # the same bilinear taps; only the float32 rounding of the normalised grid differs
+    np.testing.assert_allclose(chunked.before, whole.before, rtol=0, atol=1e-4)
 
 
 def test_bad_engine_is_refused(tmp_path: Path) -> None:

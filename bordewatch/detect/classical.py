@@ -18,7 +18,6 @@ from shapely.geometry import Point
 from bordewatch.detect.change import change_score
 from bordewatch.detect.evidence import (
     BeltEvidence,
-    EpochEvidence,
     LaneEvidence,
     LineEvidence,
     Scales,
@@ -41,12 +40,14 @@ from bordewatch.detect.lines import (
     strip_half_width,
 )
 from bordewatch.detect.posts import (
+    Tower,
     TowerParams,
     detect_towers,
     north_pixel_dir,
     pixel_dir_to_azimuth,
     sun_azimuth_to_pixel_dir,
 )
+from bordewatch.memory import release_free_memory
 from bordewatch.results import DetectConfig, Detection, DetectorOutput
 from bordewatch.vectorize import sample_along, to_tile_crs
 
@@ -437,16 +438,16 @@ def _lanes(
     return [(cls, replace(p, line=_to_full(p.line, f))) for cls, p in items]
 
 
-def _shadow(ev: EpochEvidence | LaneEvidence, scales: Scales, config: DetectConfig, affine: Affine):
-    """Known shadow direction (``--sun-azimuth``) or None: estimated by posts.find_towers."""
+def _towers(
+    pair: TilePair, scales: Scales, config: DetectConfig, affine: Affine
+) -> tuple[list[tuple[str, float, Tower]], tuple[float | None, float | None]]:
+    """Towers with status and the sun azimuths used per epoch (posts.detect_towers).
+
+    The anti-sun direction is ``--sun-azimuth`` where given, else estimated per epoch.
+    """
+    known = None
     if config.sun_azimuth_deg is not None:
-        return sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
-    return None
-
-
-def _towers(ev_b, ev_a, scales, config, affine, pair):
-    """Towers with status and the sun azimuths used per epoch (posts.detect_towers)."""
-    dirs = (_shadow(ev_b, scales, config, affine), _shadow(ev_a, scales, config, affine))
+        known = sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
     out, used = detect_towers(
         pair.before,
         pair.after,
@@ -455,10 +456,10 @@ def _towers(ev_b, ev_a, scales, config, affine, pair):
         scales.gsd_m,
         TOWER_PARAMS,
         north=north_pixel_dir(affine),
-        shadow_dirs=dirs,
+        shadow_dirs=(known, known),
     )
     az = tuple(None if d is None else round(pixel_dir_to_azimuth(d, affine), 1) for d in used)
-    return out, az
+    return out, az  # type: ignore[return-value]
 
 
 def _check_fences(
@@ -506,28 +507,27 @@ def _drop_unchanged_new(
 
 
 def _fence_items(
-    pair: TilePair,
+    le: LineEvidence,
     config: DetectConfig,
     scales: Scales,
     strips: list[tuple[str, shapely.LineString, float]],
-    grays: tuple[np.ndarray, np.ndarray] | None = None,
+    shape: tuple[int, int],
 ) -> list[tuple[str, LinePiece]]:
     """Thin-line and belt fence pieces in full-resolution pixel coordinates.
 
-    New lanes (``strips``) and their edges are masked out of the ridges first. ``grays``: the
-    epochs' filled brightness when already computed (``LaneEvidence.gray``).
+    New lanes (``strips``) and their edges are masked out of the ridges of ``le`` first;
+    ``shape`` is the tile's.
     """
     gsd = scales.gsd_m
-    le = line_evidence(pair.before, pair.after, pair.valid, pair.bands, scales, grays=grays)
     f = le.factor
     new = [s for s in strips if s[0] == "new"]
     margin = LANE_EDGE_MARGIN_M / gsd
-    zone = _strip_mask(new, pair.valid.shape, margin, margin, LANE_CLOSE_M / gsd)
+    zone = _strip_mask(new, shape, margin, margin, LANE_CLOSE_M / gsd)
     be = le.belt
     keep_w = keep_b = None
     if zone is not None:
         keep_w = _block_any(zone, f)[: le.fence_diff.shape[0], : le.fence_diff.shape[1]]
-        belt_zone = _strip_mask(new, pair.valid.shape, BELT_LANE_MARGIN_M / gsd)
+        belt_zone = _strip_mask(new, shape, BELT_LANE_MARGIN_M / gsd)
         keep_b = _block_any(belt_zone, be.factor)[: be.diff.shape[0], : be.diff.shape[1]]
     items = [
         ("fence", replace(p, line=_to_full(p.line, f)))
@@ -564,12 +564,20 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
     ev_a = lane_evidence(pair.after, pair.valid, pair.bands, scales)
     items = _lanes(ev_b, ev_a, change, lane_params(config), gsd)
     if gsd < FENCE_MAX_GSD_M:
+        release_free_memory()  # the fence evidence is a tile's memory peak
+        # computed before the smoothed epochs, which would only add to that peak
+        le = line_evidence(
+            pair.before, pair.after, pair.valid, pair.bands, scales, grays=(ev_b.gray, ev_a.gray)
+        )
+        release_free_memory()  # its working-grid temporaries
         sigma = max(0.5, 1.0 / gsd)
         zb = smoothed_units(ev_b.gray, pair.valid, sigma)
         za = smoothed_units(ev_a.gray, pair.valid, sigma)
         strips = _lane_strips(items, za, zb, gsd)
-        items += _fence_items(pair, config, scales, strips, (ev_b.gray, ev_a.gray))
+        items += _fence_items(le, config, scales, strips, pair.valid.shape)
+        del le
         kept = _check_fences(items, zb, za, strips, config, gsd)
+        del zb, za
     else:
         log.info("tile %s: %.1f m pixels: fences and towers are invisible", pair.tile.id, gsd)
         kept = items
@@ -578,7 +586,10 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
     ]
     azimuths: tuple[float | None, float | None] = (None, None)
     if gsd < TOWER_MAX_GSD_M:
-        towers, azimuths = _towers(ev_b, ev_a, scales, config, affine, pair)
+        # the tower maps are built from the images: the line maps' memory goes back first
+        del ev_b, ev_a
+        release_free_memory()
+        towers, azimuths = _towers(pair, scales, config, affine)
         dets += [
             Detection("watchtower", st, sc, to_tile_crs(Point(t.col, t.row), affine))
             for st, sc, t in towers

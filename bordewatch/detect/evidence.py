@@ -761,6 +761,16 @@ def _to_units(x: F32, valid: npt.NDArray[np.bool_], floor: float = 0.0) -> F32:
     return np.where(valid, np.maximum(x - med, 0) / mad, 0).astype(np.float32)
 
 
+def _epoch_line_maps(
+    gray: F32, valid: npt.NDArray[np.bool_], sigma: float, f: int, f_belt: int
+) -> tuple[tuple[F32, ...], F32]:
+    """An epoch's fine Hessian and gradient on the working grid and its standardised
+    brightness block-averaged to the belt grid (``f``, ``f_belt`` pixels per block)."""
+    z = _standardised(gray, valid)
+    h = _hessian_grad_working(z, sigma, f)
+    return h, (block_mean(z, f_belt) if f_belt > 1 else z)
+
+
 def line_evidence(
     before: F32,
     after: F32,
@@ -785,25 +795,28 @@ def line_evidence(
             _fill_invalid(to_gray(before, bands), valid),
             _fill_invalid(to_gray(after, bands), valid),
         )
-    zb = _standardised(grays[0], valid)
-    za = _standardised(grays[1], valid)
-    # one epoch's full-resolution derivatives at a time: at 0.5 m they are five 32 MB maps
-    hb = _hessian_grad_working(zb, scales.fence_px, f)
-    ha = _hessian_grad_working(za, scales.fence_px, f)
+    fb = belt_factor(scales.gsd_m)
+    # one epoch's full-resolution standardised brightness at a time (at 0.5 m a 60 MB map per
+    # tile), kept only as its fine Hessian and its block means on the belt grid
+    hb, zb_belt = _epoch_line_maps(grays[0], valid, scales.fence_px, f, fb)
+    ha, za_belt = _epoch_line_maps(grays[1], valid, scales.fence_px, f, fb)
     wvalid = block_mean(valid.astype(np.float32), f) > 0.99 if f > 1 else valid
     margin = int(np.ceil(3 * scales.lane_px / f)) + 1
     good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
     n = scales.fence_steps
     ua, oa = oriented_energy(*ha, n)
     ub, _ = oriented_energy(*hb, n)
-    hd = tuple(a - b for a, b in zip(ha, hb))
-    ud, od = oriented_energy(*hd, n)
+    for a, b in zip(ha, hb):  # the difference's Hessian, in place of the after epoch's
+        np.subtract(a, b, out=a)
+    del hb
+    ud, od = oriented_energy(*ha, n)
+    del ha
     # the difference's unit is floored at half the after epoch's, so that a quiet pair (little
     # but noise changed) does not blow its noise up to "lines"
     _, unit_a = _robust_stats(ua, good)
     ua, ub = _to_units(ua, good), _to_units(ub, good)
     ud = _to_units(ud, good, floor=0.5 * float(unit_a))
-    belt = belt_evidence(za, zb, valid, scales.gsd_m)
+    belt = belt_evidence(za_belt, zb_belt, valid, scales.gsd_m, on_belt_grid=True)
     water = _resample_mask(belt.water, ud.shape)
     return LineEvidence(
         fence_after=ua,
@@ -875,19 +888,33 @@ def _water(z: F32, sigma: float, min_px: float) -> npt.NDArray[np.bool_]:
     return keep[lab]
 
 
+def belt_factor(gsd_m: float) -> int:
+    """Full-resolution pixels per belt-grid pixel (the ~2 m grid of :func:`belt_evidence`)."""
+    return max(1, round(BELT_GRID_M / gsd_m))
+
+
 def belt_evidence(
-    za: F32, zb: F32, valid: npt.NDArray[np.bool_], gsd_m: float, *, n_orient: int = N_ORIENT
+    za: F32,
+    zb: F32,
+    valid: npt.NDArray[np.bool_],
+    gsd_m: float,
+    *,
+    n_orient: int = N_ORIENT,
+    on_belt_grid: bool = False,
 ) -> BeltEvidence:
     """Oriented band evidence of both standardised epochs and their difference (belt scale).
 
     The Hessian and gradient of each epoch are computed once on the ~2 m grid; for every
     direction the across-curvature and across-gradient are averaged along the direction and the
     difference's responses are the differences of the epochs' (the filters are linear).
+    ``on_belt_grid``: ``za`` and ``zb`` are already block-averaged to that grid (``valid``
+    stays at full resolution).
     """
-    f = max(1, round(BELT_GRID_M / gsd_m))
+    f = belt_factor(gsd_m)
     g = gsd_m * f
     if f > 1:
-        za, zb = block_mean(za, f), block_mean(zb, f)
+        if not on_belt_grid:
+            za, zb = block_mean(za, f), block_mean(zb, f)
         wvalid = block_mean(valid.astype(np.float32), f) > 0.99
     else:
         wvalid = valid

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_tile
 
 from bordewatch.detect import classical
-from bordewatch.detect.evidence import compute_evidence, scales_for_gsd
+from bordewatch.detect.evidence import scales_for_gsd
 from bordewatch.detect.posts import (
     TowerParams,
     classify_towers,
@@ -51,10 +51,8 @@ def _run(before: np.ndarray, after: np.ndarray):
     tile = make_tile(SHAPE)
     scales = scales_for_gsd(1.0)
     valid = np.ones(SHAPE, bool)
-    ev_b = compute_evidence(before, valid, BANDS, scales)
-    ev_a = compute_evidence(after, valid, BANDS, scales)
     pair = TilePair(tile, before, after, valid, BANDS)
-    towers, _ = classical._towers(ev_b, ev_a, scales, DetectConfig(), tile.affine, pair)
+    towers, _ = classical._towers(pair, scales, DetectConfig(), tile.affine)
     return [(st, t) for st, _, t in towers]
 
 

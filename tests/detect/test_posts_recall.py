@@ -14,7 +14,7 @@ import pytest
 from conftest import make_tile
 
 from bordewatch.detect import classical, posts
-from bordewatch.detect.evidence import compute_evidence, scales_for_gsd
+from bordewatch.detect.evidence import scales_for_gsd
 from bordewatch.detect.posts import (
     Tower,
     TowerParams,
@@ -63,11 +63,9 @@ def _run(before: np.ndarray, after: np.ndarray, sun: float | None = None):
     tile = make_tile(SHAPE)
     scales = scales_for_gsd(1.0)
     valid = np.ones(SHAPE, bool)
-    ev_b = compute_evidence(before, valid, BANDS, scales)
-    ev_a = compute_evidence(after, valid, BANDS, scales)
     pair = TilePair(tile, before, after, valid, BANDS)
     cfg = DetectConfig(sun_azimuth_deg=sun)
-    towers, az = classical._towers(ev_b, ev_a, scales, cfg, tile.affine, pair)
+    towers, az = classical._towers(pair, scales, cfg, tile.affine)
     return [(st, t) for st, _, t in towers], az
 
 
