@@ -318,13 +318,22 @@ def _normals(line: LineString) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.
     return pts, np.column_stack([-tang[:, 1], tang[:, 0]])
 
 
-def _index_at(
-    pts: npt.NDArray[np.float64], nrm: npt.NDArray[np.float64], k: float, shape: tuple[int, ...]
+def _indices_at(
+    pts: npt.NDArray[np.float64],
+    nrm: npt.NDArray[np.float64],
+    ks: npt.ArrayLike,
+    shape: tuple[int, ...],
 ) -> tuple[npt.NDArray[np.int_], npt.NDArray[np.int_]]:
-    """Nearest (row, col) indices ``k`` pixels across from ``pts`` along ``nrm`` (clipped)."""
-    xs = np.clip(np.rint(pts[:, 0] + nrm[:, 0] * k).astype(int), 0, shape[1] - 1)
-    ys = np.clip(np.rint(pts[:, 1] + nrm[:, 1] * k).astype(int), 0, shape[0] - 1)
-    return ys, xs
+    """Nearest (row, col) indices ``k`` pixels across from ``pts`` along ``nrm`` (clipped), for
+    every offset ``k`` of ``ks`` at once: arrays of shape ``(len(ks), len(pts))``."""
+    ks = np.asarray(ks, np.float64)[:, None]
+    xs = np.rint(pts[None, :, 0] + nrm[None, :, 0] * ks).astype(int)
+    ys = np.rint(pts[None, :, 1] + nrm[None, :, 1] * ks).astype(int)
+    # np.minimum/np.maximum, not np.clip: same values, a fraction of the call overhead
+    return (
+        np.minimum(np.maximum(ys, 0), shape[0] - 1),
+        np.minimum(np.maximum(xs, 0), shape[1] - 1),
+    )
 
 
 def _median_profile(
@@ -335,11 +344,7 @@ def _median_profile(
     All offsets are gathered at once: one (offset, point) array and one median call, not a
     median per offset (thousands of small calls per tile).
     """
-    ks = np.asarray(ks, np.float64)
-    h, w = img.shape
-    xs = np.clip(np.rint(pts[None, :, 0] + nrm[None, :, 0] * ks[:, None]).astype(int), 0, w - 1)
-    ys = np.clip(np.rint(pts[None, :, 1] + nrm[None, :, 1] * ks[:, None]).astype(int), 0, h - 1)
-    return np.median(img[ys, xs], axis=1).astype(np.float64)
+    return np.median(img[_indices_at(pts, nrm, ks, img.shape)], axis=1).astype(np.float64)
 
 
 CHANGE_CORE_M = 2.0
@@ -435,20 +440,27 @@ def edge_steps(
     """
     pts, nrm = _normals(line)
     n = len(pts)
-
-    def at(k: float) -> npt.NDArray[np.float64]:
-        return z[_index_at(pts, nrm, k, z.shape)].astype(np.float64)
-
-    def free(k: float) -> npt.NDArray[np.bool_]:
-        if explained is None:
-            return np.ones(n, bool)
-        return ~explained[_index_at(pts, nrm, k, z.shape)]
-
     shift = max(1, round(STEP_SHIFT_M / gsd_m))
     shifts = range(-shift, shift + 1)
+    a = LINE_SIDE_M / gsd_m
+    # every offset across the line the comparisons below use, gathered in one indexing pass
+    offsets = list(shifts) + [a + s for s in shifts] + [-a + s for s in shifts]
+    for off in STEP_OFFSETS_M:
+        k = off / gsd_m
+        offsets += [k + s for s in shifts] + [-k + s for s in shifts]
+    row = {k: i for i, k in enumerate(dict.fromkeys(offsets))}
+    idx = _indices_at(pts, nrm, list(row), z.shape)
+    values = z[idx].astype(np.float64)
+    free_px = None if explained is None else ~explained[idx]
+
+    def at(k: float) -> npt.NDArray[np.float64]:
+        return values[row[k]]
+
+    def free(k: float) -> npt.NDArray[np.bool_]:
+        return np.ones(n, bool) if free_px is None else free_px[row[k]]
+
     out = np.zeros(n)
     line = np.zeros(n)
-    a = LINE_SIDE_M / gsd_m
     for off in STEP_OFFSETS_M:
         k = off / gsd_m
         # signed side difference, averaged over the slides: a step keeps its sign whichever way

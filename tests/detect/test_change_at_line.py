@@ -59,13 +59,20 @@ def test_only_new_fences_are_dropped() -> None:
 
 
 def test_median_profile_is_the_per_offset_median() -> None:
-    from bordewatch.detect.lines import _index_at, _median_profile, _normals
+    from bordewatch.detect.lines import _median_profile, _normals
 
     img = _noise(7)
     line = shapely.LineString([(15.3, 20.2), (90.0, 70.5), (180.0, 64.0)])
     pts, nrm = _normals(line)
     ks = np.arange(-12, 12.5, 0.5)
-    ref = [float(np.median(img[_index_at(pts, nrm, k, img.shape)])) for k in ks]
+    h, w = img.shape
+
+    def at(k: float) -> np.ndarray:  # nearest pixels k across, clipped to the image
+        xs = np.clip(np.rint(pts[:, 0] + nrm[:, 0] * k).astype(int), 0, w - 1)
+        ys = np.clip(np.rint(pts[:, 1] + nrm[:, 1] * k).astype(int), 0, h - 1)
+        return img[ys, xs]
+
+    ref = [float(np.median(at(k))) for k in ks]
     got = _median_profile(img, pts, nrm, ks)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, ref)
