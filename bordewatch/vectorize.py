@@ -28,6 +28,7 @@ __all__ = [
     "mask_to_polylines",
     "merge_lines",
     "sample_along",
+    "sample_along_all",
     "split_by_flags",
     "to_tile_crs",
     "trace_skeleton",
@@ -397,17 +398,35 @@ def sample_along(
     >>> sample_along(LineString([(0, 2), (4, 2)]), img)[1].tolist()
     [0.0, 0.0, 0.0, 1.0, 0.0]
     """
+    d, (vals,) = sample_along_all(line, (image,), (radius,), step_px=step_px)
+    return d, vals
+
+
+def sample_along_all(
+    line: LineString,
+    images: Sequence[npt.NDArray[np.floating]],
+    radii: Sequence[int],
+    *,
+    step_px: float = 1.0,
+) -> tuple[npt.NDArray[np.float64], list[npt.NDArray[np.float64]]]:
+    """:func:`sample_along` of several images (each with its own ``radius``) at the same points.
+
+    The points along the line are interpolated once for all of them.
+    """
     length = line.length
     n = max(2, math.ceil(length / step_px) + 1)
     d = np.linspace(0.0, length, n)
     pts = _interpolate(shapely.get_coordinates(line), d)
     c = np.rint(pts[:, 0]).astype(int)
     r = np.rint(pts[:, 1]).astype(int)
-    k = np.arange(-radius, radius + 1)
-    rr = np.clip(r[:, None, None] + k[None, :, None], 0, image.shape[0] - 1)
-    cc = np.clip(c[:, None, None] + k[None, None, :], 0, image.shape[1] - 1)
-    vals = image[rr, cc].reshape(n, -1).max(axis=1)
-    return d, vals.astype(np.float64)
+    out = []
+    for image, radius in zip(images, radii, strict=True):
+        k = np.arange(-radius, radius + 1)
+        # np.minimum/np.maximum rather than np.clip: the same indices, less call overhead
+        rr = np.minimum(np.maximum(r[:, None, None] + k[None, :, None], 0), image.shape[0] - 1)
+        cc = np.minimum(np.maximum(c[:, None, None] + k[None, None, :], 0), image.shape[1] - 1)
+        out.append(image[rr, cc].reshape(n, -1).max(axis=1).astype(np.float64))
+    return d, out
 
 
 def _interpolate(

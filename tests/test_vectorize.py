@@ -14,6 +14,7 @@ from bordewatch.vectorize import (
     mask_to_polylines,
     merge_lines,
     sample_along,
+    sample_along_all,
     split_by_flags,
     to_tile_crs,
     trace_skeleton,
@@ -110,6 +111,23 @@ def test_sample_and_split() -> None:
     assert abs(pieces[0][1].length - 14.5) < 1.0
     _, vr = sample_along(LineString([(0, 4), (29, 4)]), img, radius=1)
     assert vr.max() == 1.0
+
+
+def test_sample_along_all_is_sample_along_per_image() -> None:
+    """One interpolation for several maps: each gets its own radius, clipped at the edges."""
+    rng = np.random.default_rng(3)
+    maps = (rng.random((40, 50), dtype=np.float32), rng.random((40, 50)), rng.random((40, 50)))
+    ln = LineString([(-2.0, 3.3), (20.4, 17.9), (49.0, 39.6)])  # leaves the image at both ends
+    radii = (0, 1, 3)
+    d, got = sample_along_all(ln, maps, radii, step_px=0.7)
+    for img, r, vals in zip(maps, radii, got, strict=True):
+        d_one, want = sample_along(ln, img, radius=r, step_px=0.7)
+        np.testing.assert_array_equal(d, d_one)
+        assert vals.dtype == np.float64
+        np.testing.assert_array_equal(vals, want)
+    # a 7 x 7 window takes the larger values: the radii are not mixed up
+    assert (got[2] >= sample_along(ln, maps[2], step_px=0.7)[1]).all()
+    assert (got[2] > got[0]).any()
 
 
 def test_merge_lines() -> None:

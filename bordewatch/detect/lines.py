@@ -17,7 +17,7 @@ from scipy import ndimage
 from shapely.geometry import LineString
 from skimage.filters import apply_hysteresis_threshold
 
-from bordewatch.vectorize import mask_to_polylines, sample_along, split_by_flags
+from bordewatch.vectorize import mask_to_polylines, sample_along, sample_along_all, split_by_flags
 
 __all__ = [
     "LineParams",
@@ -143,18 +143,15 @@ def classify_lines(
     window = round(12.0 / gsd_m) | 1
     out: list[LinePiece] = []
     for line in lines:
-        d, a = sample_along(line, this, radius=1)
-        _, b = sample_along(line, other, radius=tol)
+        d, (a, b, c) = sample_along_all(line, (this, other, chg), (1, tol, tol))
         present = (b >= params.present) | (b >= 0.5 * a)
         flags = _smooth_flags(present, window)
         xy = shapely.get_coordinates(line)
         for flag, piece in split_by_flags(line, d, flags):
             if np.array_equal(shapely.get_coordinates(piece), xy):  # uncut: same samples
-                pa, pb = a, b
+                pa, pb, pc = a, b, c
             else:
-                _, pa = sample_along(piece, this, radius=1)
-                _, pb = sample_along(piece, other, radius=tol)
-            _, pc = sample_along(piece, chg, radius=tol)
+                _, (pa, pb, pc) = sample_along_all(piece, (this, other, chg), (1, tol, tol))
             support = float(np.mean(pc))
             strength = float(np.mean(pa))
             if flag == 0:
@@ -224,9 +221,7 @@ def status_of_changed(
     window = round(12.0 / gsd_m) | 1
     out: list[LinePiece] = []
     for line in lines:
-        d, da = sample_along(line, after, radius=tol)
-        _, db = sample_along(line, before, radius=tol)
-        _, dd = sample_along(line, diff, radius=1)
+        d, (da, db, dd) = sample_along_all(line, (after, before, diff), (tol, tol, 1))
         if len(d) >= 3 and window > 1:
             da, db, dd = (ndimage.uniform_filter1d(x, window, mode="nearest") for x in (da, db, dd))
         has_b = db >= params.present
@@ -258,13 +253,9 @@ def existing_lines(
     window = round(12.0 / gsd_m) | 1
     out: list[LinePiece] = []
     for line in lines:
-        d, db = sample_along(line, before, radius=tol)
-        _, dd = sample_along(line, diff, radius=tol)
+        d, (db, dd, da) = sample_along_all(line, (before, diff, after), (tol, tol, tol))
         if len(d) >= 3 and window > 1:
-            db, dd = (ndimage.uniform_filter1d(x, window, mode="nearest") for x in (db, dd))
-        _, da = sample_along(line, after, radius=tol)
-        if len(d) >= 3 and window > 1:
-            da = ndimage.uniform_filter1d(da, window, mode="nearest")
+            db, dd, da = (ndimage.uniform_filter1d(x, window, mode="nearest") for x in (db, dd, da))
         same = (dd < params.high) | (dd < UPGRADE_RATIO * np.maximum(da, db))
         flags = _mode_filter(((db >= params.present) & same).astype(int), window)
         for flag, piece in split_by_flags(line, d, flags):
