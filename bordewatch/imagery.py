@@ -708,6 +708,12 @@ def _read_affine(
         _read_affine_rows(src, tile.width, r1 - r0, bands, dst[:, r0:r1], part)
 
 
+def _decimation(mapping: Affine) -> int:
+    """Source pixels per block average (1: none) for a tile -> source pixel ``mapping``."""
+    scale = math.sqrt(abs(mapping.determinant))  # source pixels per tile pixel
+    return max(1, round(scale)) if scale > _DECIMATE_ABOVE else 1
+
+
 def _window_px(width: float, height: float, mapping: Affine) -> float:
     """Source pixels in the bounding box of a ``width`` x ``height`` grid under ``mapping``."""
     a, b, _, d, e, _ = tuple(mapping)[:6]
@@ -717,8 +723,7 @@ def _window_px(width: float, height: float, mapping: Affine) -> float:
 def _row_chunks(width: int, height: int, mapping: Affine) -> list[tuple[int, int]]:
     """Tile row ranges whose source windows stay under ``_READ_BUFFER_PX`` (block-averaged
     windows count their averaged pixels), at least ``_READ_CHUNK_MIN_ROWS`` rows each."""
-    scale = math.sqrt(abs(mapping.determinant))
-    k = max(1, round(scale)) if scale > _DECIMATE_ABOVE else 1
+    k = _decimation(mapping)
     n = 1
     while (
         _window_px(width, -(-height // n), mapping) / (k * k) > _READ_BUFFER_PX
@@ -740,8 +745,7 @@ def _read_affine_rows(
     """:func:`_read_affine` of a ``width`` x ``height`` grid (``mapping`` from its pixels)."""
     lookup = dict(zip(src.band_names, src.band_indexes))
     indexes = [lookup[b] for b in bands]
-    scale = math.sqrt(abs(mapping.determinant))  # source pixels per tile pixel
-    k = max(1, round(scale)) if scale > _DECIMATE_ABOVE else 1
+    k = _decimation(mapping)
     pad = 2 * k
     tc = np.array([0.0, width, width, 0.0])
     tr = np.array([0.0, 0.0, height, height])

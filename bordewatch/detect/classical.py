@@ -458,8 +458,11 @@ def _towers(
         north=north_pixel_dir(affine),
         shadow_dirs=(known, known),
     )
-    az = tuple(None if d is None else round(pixel_dir_to_azimuth(d, affine), 1) for d in used)
-    return out, az  # type: ignore[return-value]
+
+    def azimuth(d: tuple[float, float] | None) -> float | None:
+        return None if d is None else round(pixel_dir_to_azimuth(d, affine), 1)
+
+    return out, (azimuth(used[0]), azimuth(used[1]))
 
 
 def _check_fences(

@@ -816,7 +816,7 @@ def line_evidence(
     _, unit_a = _robust_stats(ua, good)
     ua, ub = _to_units(ua, good), _to_units(ub, good)
     ud = _to_units(ud, good, floor=0.5 * float(unit_a))
-    belt = belt_evidence(za_belt, zb_belt, valid, scales.gsd_m, on_belt_grid=True)
+    belt = belt_evidence(za_belt, zb_belt, valid, scales.gsd_m)
     water = _resample_mask(belt.water, ud.shape)
     return LineEvidence(
         fence_after=ua,
@@ -894,27 +894,19 @@ def belt_factor(gsd_m: float) -> int:
 
 
 def belt_evidence(
-    za: F32,
-    zb: F32,
-    valid: npt.NDArray[np.bool_],
-    gsd_m: float,
-    *,
-    n_orient: int = N_ORIENT,
-    on_belt_grid: bool = False,
+    za: F32, zb: F32, valid: npt.NDArray[np.bool_], gsd_m: float, *, n_orient: int = N_ORIENT
 ) -> BeltEvidence:
     """Oriented band evidence of both standardised epochs and their difference (belt scale).
 
-    The Hessian and gradient of each epoch are computed once on the ~2 m grid; for every
-    direction the across-curvature and across-gradient are averaged along the direction and the
-    difference's responses are the differences of the epochs' (the filters are linear).
-    ``on_belt_grid``: ``za`` and ``zb`` are already block-averaged to that grid (``valid``
-    stays at full resolution).
+    ``za`` and ``zb`` are the standardised epochs block-averaged to the ~2 m belt grid
+    (:func:`belt_factor` pixels per block); ``valid`` and ``gsd_m`` are the tile's. The Hessian
+    and gradient of each epoch are computed once on that grid; for every direction the
+    across-curvature and across-gradient are averaged along the direction and the difference's
+    responses are the differences of the epochs' (the filters are linear).
     """
     f = belt_factor(gsd_m)
     g = gsd_m * f
     if f > 1:
-        if not on_belt_grid:
-            za, zb = block_mean(za, f), block_mean(zb, f)
         wvalid = block_mean(valid.astype(np.float32), f) > 0.99
     else:
         wvalid = valid
