@@ -295,8 +295,11 @@ def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> 
     v = gray[::2, ::2][valid[::2, ::2]]
     med = float(np.median(v)) if v.size else 0.0
     mad = float(np.median(np.abs(v - med))) * 1.4826 if v.size else 1.0
-    z = np.where(valid, (gray - np.float32(med)) / np.float32(max(mad, 1e-6)), 0)
-    return ndimage.gaussian_filter(z.astype(np.float32), sigma_px, mode="nearest", truncate=3.0)
+    # in place: one full-size map besides the result (the same values as np.where(...))
+    z = np.subtract(gray, np.float32(med), dtype=np.float32)
+    z /= np.float32(max(mad, 1e-6))
+    z[~valid] = 0
+    return ndimage.gaussian_filter(z, sigma_px, mode="nearest", truncate=3.0)
 
 
 def _normals(line: LineString) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
