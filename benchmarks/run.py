@@ -274,6 +274,40 @@ def peak_rss(results: Results, workdir: Path, scale: int, n_tiles: int) -> None:
     )
 
 
+_OPENER = """
+import sys, time
+sys.path.insert(0, {repo!r})
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+from bordewatch.imagery import open_epoch
+base = hwm()
+t = time.perf_counter()
+for name, path in (("before", {before!r}), ("after", {after!r})):
+    open_epoch([path], name=name)
+print(base, hwm(), time.perf_counter() - t)
+"""
+
+
+def coordinator_open(results: Results, scene: tuple[Path, Path]) -> None:
+    """Seconds and peak RSS of opening both epochs (footprints, statistics) in a fresh process.
+
+    This is what the coordinating ``bordewatch detect`` process does before any tile runs; the
+    scene files have no overviews (the worst case: every block is decoded).
+    """
+    code = _OPENER.format(repo=str(HERE.parent), before=str(scene[0]), after=str(scene[1]))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    base_kb, peak_kb, seconds = proc.stdout.split()[-3:]
+    size = sum(os.path.getsize(p) for p in scene) / 1e6
+    results.add(
+        "4. Peak RSS per worker (0.5 m)",
+        f"coordinator: opening both 0.5 m epochs ({size:.0f} MB of DEFLATE GeoTIFF, no overviews)",
+        f"{int(peak_kb) / 1024:.0f} MB peak (after imports {int(base_kb) / 1024:.0f} MB), "
+        f"{float(seconds):.1f} s",
+    )
+
+
 # ---------------------------------------------------------------------- 5. projection
 def projection(results: Results) -> None:
     """Hours for the whole line from the tile phase's km/min (planning and report are fixed)."""
@@ -423,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
             results,
             "4. Peak RSS per worker (0.5 m)",
             lambda s=scale: peak_rss(results, workdir, s, 1 if args.quick else 2),
+        )
+    if 0.5 in scenes:
+        _section(
+            results,
+            "4. Peak RSS per worker (0.5 m)",
+            lambda: coordinator_open(results, scenes[0.5]),
         )
     _section(results, "5. Projection at 0.5 m", lambda: projection(results))
     if 0.5 in scenes:

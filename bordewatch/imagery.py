@@ -25,7 +25,7 @@ import math
 import sys
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -79,6 +79,7 @@ _DESCRIPTIONS = {
     "nir": "nir", "n": "nir", "b8": "nir", "b08": "nir", "nir08": "nir",
 }  # fmt: skip
 _PROBE_PX = 512  # long side of the low-res read behind footprints and statistics
+_PROBE_STRIP_ROWS = 256  # least source rows per strip of that read (files without overviews)
 _FIT_GRID = 5  # tile points per side behind the affine tile -> source pixel fit
 _MAX_RESIDUAL_PX = 0.05  # largest miss of that fit (source pixels) before GDAL's warper is used
 _DECIMATE_ABOVE = 1.5  # source pixels per tile pixel above which sources are block-averaged
@@ -425,11 +426,25 @@ def _low_res(
     """A decimated read (overviews where present) of the mapped bands and their validity."""
     f = max(1.0, max(src.width, src.height) / _PROBE_PX)
     shape = (max(1, round(src.height / f)), max(1, round(src.width / f)))
-    data = src.read(list(indexes), out_shape=(len(indexes), *shape), resampling=Resampling.nearest)
+    near = Resampling.nearest
+    nb = len(indexes)
+    data = _decimated(
+        src,
+        shape,
+        lambda w, s: src.read(list(indexes), window=w, out_shape=(nb, *s), resampling=near),
+    )
     if kind == "alpha":
-        valid = src.read(alpha, out_shape=shape, resampling=Resampling.nearest) > 0
+        valid = _decimated(
+            src, shape, lambda w, s: src.read(alpha, window=w, out_shape=s, resampling=near)
+        )
+        valid = valid > 0
     elif kind == "mask":
-        valid = src.read_masks(indexes[0], out_shape=shape, resampling=Resampling.nearest) > 0
+        valid = _decimated(
+            src,
+            shape,
+            lambda w, s: src.read_masks(indexes[0], window=w, out_shape=s, resampling=near),
+        )
+        valid = valid > 0
     elif kind == "nodata":
         nod = src.nodata
         same = np.isnan(data) if np.isnan(nod) else data == nod
@@ -442,6 +457,46 @@ def _low_res(
         valid &= np.isfinite(data).all(axis=0)
     lr = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
     return data, valid, lr
+
+
+def _decimated(
+    src: rasterio.DatasetReader,
+    shape: tuple[int, int],
+    read: Callable[[Window | None, tuple[int, int]], npt.NDArray[np.generic]],
+) -> npt.NDArray[np.generic]:
+    """``read`` of the whole file at ``shape`` (nearest), without filling GDAL's block cache.
+
+    ``read(window, (rows, cols))`` is a rasterio read of that many rows and columns. With
+    overviews GDAL reads a small one. Without, one decimated read decodes every block and keeps
+    them all in GDAL's block cache (up to 5 % of the machine's memory: a 0.7 Gpx file took the
+    coordinator to 1.4 GB). Here the file is read in strips of whole block rows, decimated along
+    columns only, under a cache of two block rows, and each strip's output rows are the source
+    rows GDAL's nearest read picks: the same result, every block decoded once (a 0.7 Gpx
+    DEFLATE file: 3.3 s and 0.3 GB instead of 5.9 s and 1.3 GB).
+    """
+    height, width = src.height, src.width
+    if src.overviews(1) or shape[0] >= height:
+        return read(None, shape)
+    block_h = max(1, src.block_shapes[0][0])
+    strip = block_h * max(1, math.ceil(_PROBE_STRIP_ROWS / block_h))
+    row_bytes = width * src.count * max(np.dtype(t).itemsize for t in src.dtypes)
+    cache = max(64 << 20, 2 * block_h * row_bytes)
+    # the source row GDAL's nearest-neighbour read takes for each output row
+    src_row = np.floor((np.arange(shape[0]) + 0.5) * (height / shape[0])).astype(np.int64)
+    np.minimum(src_row, height - 1, out=src_row)
+    out = None
+    with rasterio.Env(GDAL_CACHEMAX=cache):
+        for r0 in range(0, height, strip):
+            n = min(strip, height - r0)
+            pick = np.flatnonzero((src_row >= r0) & (src_row < r0 + n))
+            if not len(pick):
+                continue
+            part = read(Window(0, r0, width, n), (n, shape[1]))
+            if out is None:
+                out = np.empty((*part.shape[:-2], *shape), part.dtype)
+            out[..., pick, :] = part[..., src_row[pick] - r0, :]
+    assert out is not None  # every output row has a source row
+    return out
 
 
 def _footprint(valid: npt.NDArray[np.bool_], transform: Affine, crs_wkt: str) -> shapely.Geometry:

@@ -493,3 +493,50 @@ def test_bad_engine_is_refused(tmp_path: Path) -> None:
     tile = plan_tiles(default_border(), km_range=(KM - 0.1, KM + 0.1), corridor_m=100, gsd_m=5)[0]
     with pytest.raises(ValueError, match="engine"):
         read_pair(epoch, epoch, tile, engine="fast")
+
+
+@pytest.mark.parametrize(
+    ("layout", "size"),
+    [
+        ({"tiled": True, "blockxsize": 128, "blockysize": 128}, (1301, 777)),
+        ({"tiled": False, "blockysize": 3}, (700, 1299)),
+        ({"tiled": False, "blockysize": 1}, (2000, 513)),
+    ],
+)
+def test_footprint_read_in_strips_equals_one_decimated_read(
+    tmp_path: Path, layout: dict, size: tuple[int, int]
+) -> None:
+    """Without overviews the low-res read goes strip by strip (GDAL's block cache would hold
+    the whole file); it picks the same pixels as one decimated read, for data and masks."""
+    from rasterio.enums import Resampling
+
+    from bordewatch import imagery
+
+    rng = np.random.default_rng(3)
+    h, w = size
+    data = rng.integers(1, 4000, (3, h, w), dtype=np.uint16)
+    path = tmp_path / "big.tif"
+    crs, x, y = border_xy()
+    profile = dict(
+        driver="GTiff", width=w, height=h, count=3, dtype="uint16", crs=crs,
+        transform=Affine(1, 0, x, 0, -1, y), **layout,
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.write_mask(np.where(rng.random((h, w)) < 0.3, 0, 255).astype(np.uint8))
+    near = Resampling.nearest
+    with rasterio.open(path) as src:
+        assert not src.overviews(1)
+        f = max(w, h) / imagery._PROBE_PX
+        shape = (max(1, round(h / f)), max(1, round(w / f)))
+        ref = src.read(out_shape=(3, *shape), resampling=near)
+        ref_mask = src.read_masks(1, out_shape=shape, resampling=near)
+        got = imagery._decimated(
+            src, shape, lambda win, s: src.read(window=win, out_shape=(3, *s), resampling=near)
+        )
+        got_mask = imagery._decimated(
+            src, shape, lambda win, s: src.read_masks(1, window=win, out_shape=s, resampling=near)
+        )
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_mask, ref_mask)
