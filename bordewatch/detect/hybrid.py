@@ -1,21 +1,21 @@
-"""The hybrid method: classical geometry, learned evidence.
+"""The hybrid method: classical geometry, plus the fences only the network sees.
 
 ``detect_hybrid(pair, config)`` (registered as ``"hybrid"``) runs the classical detectors and the
 network on the same tile, then
 
-1. keeps every classical ``existing`` / ``removed`` / ``upgraded`` detection as it is;
-2. keeps a classical ``new`` detection only where the network supports it: the class probability
-   (max over a small neighbourhood, so 1-px offsets do not matter) averaged along the line, or its
-   peak near a tower, reaches :data:`KEEP_SUPPORT` for its class; its score becomes the mean of
-   both scores;
-3. adds the network's own *new* detections where it is confident (score ≥ :data:`ADD_CONFIDENCE`
-   for its class) and no classical detection of that class lies within :data:`MATCH_M` (lines:
-   only the parts farther away, if they are still long enough).
+1. keeps every classical detection as it is (no veto: :data:`KEEP_SUPPORT` is 0 for every class);
+2. adds the network's own *new* fences where it is confident (score ≥ :data:`ADD_CONFIDENCE`)
+   and no classical fence lies within :data:`MATCH_M` (only the parts farther away, if they are
+   still long enough). Network lanes and towers are not added.
 
-Patrol lanes are taken from the classical path as they are (no veto, no additions): the classical
-lanes are precise (0.83–0.96 on tuning seeds 21–22) while the network misses most lanes under a
-hazy *after* on ``hard`` (its veto cost 6–45 F1 points there) and its extra lanes on ``demo`` were
-mostly false (−4 points).
+Why, measured on tuning seeds 21–27 (``demo`` 1 m, ``hard`` 0.5 m, ``nothing_new``; 1 km each,
+see ``models/README.md``): the network's veto of classical fences (support ≥ 0.15) cost 25 F1
+points on ``demo`` seeds 24–27 (recall 0.42 → 0.18) while gaining 17 on seeds 21–23; its
+confident towers added 1,512 false new towers on four ``hard`` scenes (tower F1 0.40 → 0.01);
+its lanes miss most lanes under a hazy *after* (their veto cost 6–45 points on ``hard``). Its
+confident fences are what it adds: new-fence F1 +1 to +6 points on ``demo`` and +3 to +10 on
+``hard``, for 32 m more false new fence per km on ``nothing_new`` (at a 0.6 bar: 115 m).
+:data:`KEEP_SUPPORT` (a veto) and :data:`ADD_CONFIDENCE` stay per class for re-tuning.
 
 The change map is the mean of the classical change score and the network's new-object probability.
 """
@@ -43,9 +43,9 @@ from bordewatch.results import DetectConfig, Detection, DetectorOutput
 
 __all__ = ["ADD_CONFIDENCE", "KEEP_SUPPORT", "MATCH_M", "detect_hybrid", "model_support"]
 
-KEEP_SUPPORT: dict[str, float] = {"fence": 0.15, "patrol_lane": 0.0, "watchtower": 0.15}
-"""Minimum network support, per class, for keeping a classical ``new`` detection."""
-ADD_CONFIDENCE: dict[str, float] = {"fence": 0.6, "patrol_lane": math.inf, "watchtower": 0.6}
+KEEP_SUPPORT: dict[str, float] = {"fence": 0.0, "patrol_lane": 0.0, "watchtower": 0.0}
+"""Minimum network support, per class, for keeping a classical ``new`` detection (0: no veto)."""
+ADD_CONFIDENCE: dict[str, float] = {"fence": 0.8, "patrol_lane": math.inf, "watchtower": math.inf}
 """Minimum network score, per class, for adding a detection the classical path missed."""
 MATCH_M = 5.0
 """Distance within which a network detection duplicates a classical one."""

@@ -24,7 +24,9 @@ def _pair(shape: tuple[int, int] = (200, 200), gsd_m: float = 1.0) -> TilePair:
     return TilePair(tile, img, img.copy(), np.ones(shape, bool), ("red", "green", "blue"))
 
 
-def test_network_silence_vetoes_fences_and_towers_but_keeps_classical_lanes(monkeypatch) -> None:
+def test_classical_detections_stay_and_only_confident_network_fences_are_added(
+    monkeypatch,
+) -> None:
     pair = _pair()
     x0, y0 = 500_000.0, 4_600_000.0
     lane = Detection(
@@ -44,26 +46,28 @@ def test_network_silence_vetoes_fences_and_towers_but_keeps_classical_lanes(monk
     monkeypatch.setattr(hybrid, "detect_classical", lambda p, c: classical)
     monkeypatch.setattr(hybrid, "load_model", lambda *a, **k: None)
     monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: silent)
+    # a silent network vetoes nothing: every classical detection stays, scores untouched
     out = hybrid.detect_hybrid(pair, DetectConfig(method="hybrid"))
-    kept = {(d.cls, d.status) for d in out.detections}
-    assert kept == {("patrol_lane", "new"), ("fence", "existing")}
-    assert [d.score for d in out.detections if d.cls == "patrol_lane"] == [0.6]  # score untouched
-    # with network support the fence and the tower stay too
-    support = silent.copy()
-    support[1, 118:123, 20:181] = 0.5
-    support[3, 158:163, 98:103] = 0.5
-    monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: support)
+    assert out.detections == classical.detections
+    # a confident network fence, lane and tower away from the classical ones: only the fence
+    # is added (network lanes and towers are not used)
+    confident = silent.copy()
+    confident[0, 80, 10:190] = confident[0, 140, 10:190] = 0.02
+    confident[1, 140, 10:190] = 0.98  # fence 20 m from the classical one
+    confident[2, 80, 10:190] = 0.98  # lane
+    confident[0, 186:191, 40:45] = 0.02
+    confident[3, 186:191, 40:45] = 0.98  # tower
+    monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: confident)
     out = hybrid.detect_hybrid(pair, DetectConfig(method="hybrid"))
-    assert {d.cls for d in out.detections if d.status == "new"} == {
-        "patrol_lane",
-        "fence",
-        "watchtower",
-    }
-    assert hybrid.KEEP_SUPPORT["patrol_lane"] == 0.0 < hybrid.KEEP_SUPPORT["fence"]
-    # ...and a confident network lane is not added (lanes are the classical ones)
-    lanes = silent.copy()
-    lanes[0, 80, 10:190] = 0.02
-    lanes[2, 80, 10:190] = 0.98
-    monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: lanes)
+    added = [d for d in out.detections if d not in classical.detections]
+    assert out.detections[: len(classical.detections)] == classical.detections
+    assert [(d.cls, d.status) for d in added] == [("fence", "new")]
+    assert abs(added[0].geometry.centroid.y - (y0 - 140.5)) < 2.0
+    assert added[0].score >= hybrid.ADD_CONFIDENCE["fence"]
+    # ...but not where it duplicates a classical fence
+    on_top = silent.copy()
+    on_top[0, 120, 10:190] = 0.02
+    on_top[1, 120, 10:190] = 0.98
+    monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: on_top)
     out = hybrid.detect_hybrid(pair, DetectConfig(method="hybrid"))
-    assert [d.geometry for d in out.detections if d.cls == "patrol_lane"] == [lane.geometry]
+    assert out.detections == classical.detections
