@@ -217,14 +217,18 @@ def _tile_pixels(out: Path) -> float:
 # ---------------------------------------------------------------------- 4. memory
 # VmHWM (this process's own high-water mark, kB) rather than getrusage's ru_maxrss: Linux carries
 # ru_maxrss across fork + exec, so a child launched by a big parent reports the parent's peak.
-_WORKER = """
+# the child scripts' common start: the repository on the path and the high-water mark reader
+_CHILD = """
 import pickle, sys, time
 sys.path.insert(0, {repo!r})
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-from bordewatch.pipeline import process_tile
+"""
+_WORKER = (
+    _CHILD
+    + """from bordewatch.pipeline import process_tile
 from bordewatch.results import DetectConfig
 eb, ea, tiles, bands = pickle.load(open({pkl!r}, "rb"))
 base = hwm()
@@ -233,6 +237,7 @@ for tile in tiles:
 peak = hwm()
 print(base, peak)
 """
+)
 
 
 def peak_rss(results: Results, workdir: Path, scale: int, n_tiles: int) -> None:
@@ -274,20 +279,16 @@ def peak_rss(results: Results, workdir: Path, scale: int, n_tiles: int) -> None:
     )
 
 
-_OPENER = """
-import sys, time
-sys.path.insert(0, {repo!r})
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-from bordewatch.imagery import open_epoch
+_OPENER = (
+    _CHILD
+    + """from bordewatch.imagery import open_epoch
 base = hwm()
 t = time.perf_counter()
 for name, path in (("before", {before!r}), ("after", {after!r})):
     open_epoch([path], name=name)
 print(base, hwm(), time.perf_counter() - t)
 """
+)
 
 
 def coordinator_open(results: Results, scene: tuple[Path, Path]) -> None:
