@@ -14,7 +14,9 @@ points on ``demo`` seeds 24–27 (recall 0.42 → 0.18) while gaining 17 on seed
 confident towers added 1,512 false new towers on four ``hard`` scenes (tower F1 0.40 → 0.01);
 its lanes miss most lanes under a hazy *after* (their veto cost 6–45 points on ``hard``). Its
 confident fences are what it adds: new-fence F1 +1 to +6 points on ``demo`` and +3 to +10 on
-``hard``, for 32 m more false new fence per km on ``nothing_new`` (at a 0.6 bar: 115 m).
+``hard``, for 32 m more false new fence per km on ``nothing_new`` (at a 0.6 bar: 115 m). Checked
+after choosing, on seeds 28–31: fence F1 +6 (``demo``) and +8 (``hard``), but 131 m/km more
+false new fence on ``nothing_new`` (98 → 229 m/km).
 :data:`KEEP_SUPPORT` (a veto) and :data:`ADD_CONFIDENCE` stay per class for re-tuning.
 
 The change map is the mean of the classical change score and the network's new-object probability.
