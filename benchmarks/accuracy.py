@@ -113,6 +113,23 @@ def table(
     return "\n".join(lines)
 
 
+def per_seed_table(
+    rows: list[tuple[str, str, list[int], float, dict[str, Any], list[dict[str, Any]]]],
+) -> str:
+    """F1 per seed and class: pooled figures hide rules that help some scenes and hurt others."""
+    lines = [
+        "| preset | method | seed | " + " | ".join(f"{c} F1" for c in CLASSES) + " | new fence m |",
+        "|---|---|---|" + "---|" * len(CLASSES) + "---|",
+    ]
+    for preset, method, seeds, _, _, results in rows:
+        for seed, result in zip(seeds, results):
+            one = pool([result])
+            f1 = " | ".join(_fmt(one[c]["f1"]) if c in one else "–" for c in CLASSES)
+            fence = one.get("fence", {}).get("pred", float("nan"))
+            lines.append(f"| {preset} | {method} | {seed} | {f1} | {fence:,.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["demo", "hard", "nothing_new", "hoeryong"])
@@ -171,6 +188,10 @@ def main() -> None:
             "length and points by count over the seeds.",
             "",
             table(rows),
+            "",
+            "Per seed:",
+            "",
+            per_seed_table(rows),
             "",
             "Per km of border (new objects):",
             "",
