@@ -79,7 +79,6 @@ _DESCRIPTIONS = {
     "nir": "nir", "n": "nir", "b8": "nir", "b08": "nir", "nir08": "nir",
 }  # fmt: skip
 _PROBE_PX = 512  # long side of the low-res read behind footprints and statistics
-_PROBE_STRIP_ROWS = 256  # least source rows per strip of that read (files without overviews)
 _FIT_GRID = 5  # tile points per side behind the affine tile -> source pixel fit
 _MAX_RESIDUAL_PX = 0.05  # largest miss of that fit (source pixels) before GDAL's warper is used
 _DECIMATE_ABOVE = 1.5  # source pixels per tile pixel above which sources are block-averaged
@@ -478,7 +477,6 @@ def _decimated(
     if src.overviews(1) or shape[0] >= height:
         return read(None, shape)
     block_h = max(1, src.block_shapes[0][0])
-    strip = block_h * max(1, math.ceil(_PROBE_STRIP_ROWS / block_h))
     row_bytes = width * src.count * max(np.dtype(t).itemsize for t in src.dtypes)
     cache = max(64 << 20, 2 * block_h * row_bytes)
     # the source row GDAL's nearest-neighbour read takes for each output row
@@ -486,9 +484,9 @@ def _decimated(
     np.minimum(src_row, height - 1, out=src_row)
     out = None
     with rasterio.Env(GDAL_CACHEMAX=cache):
-        for r0 in range(0, height, strip):
-            n = min(strip, height - r0)
-            pick = np.flatnonzero((src_row >= r0) & (src_row < r0 + n))
+        for r0, r1 in _strips(0, height, block_h, 1):  # whole block rows, as tiles read them
+            n = r1 - r0
+            pick = np.flatnonzero((src_row >= r0) & (src_row < r1))
             if not len(pick):
                 continue
             part = read(Window(0, r0, width, n), (n, shape[1]))
