@@ -9,21 +9,38 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
+
+from bordewatch.detect import gaussian
 
 __all__ = ["change_score"]
 
 F32 = npt.NDArray[np.float32]
 
 
-def _standardise(band: F32, valid: npt.NDArray[np.bool_]) -> F32:
+_BLOCK_BYTES = 1 << 18
+"""Bytes of one block of rows of a band: the per-band arithmetic stays in the CPU cache."""
+
+
+def _location_scale(
+    band: F32, valid: npt.NDArray[np.bool_]
+) -> tuple[np.float32, np.float32] | None:
+    """Median and MAD (as a standard deviation) of a band's valid pixels, every 4th one.
+
+    None where fewer than 16 are valid: the band then standardises to 0 everywhere.
+    """
     v = band[::4, ::4][valid[::4, ::4]]
     if v.size < 16:
-        return np.zeros_like(band)
+        return None
     med = float(np.median(v))
     mad = max(float(np.median(np.abs(v - med))) * 1.4826, 1e-4)
-    out = np.subtract(band, np.float32(med), dtype=np.float32)
-    out /= np.float32(mad)
+    return np.float32(med), np.float32(mad)
+
+
+def _standardised(band: F32, stats: tuple[np.float32, np.float32] | None) -> F32:
+    if stats is None:
+        return np.zeros(band.shape, np.float32)
+    out = np.subtract(band, stats[0], dtype=np.float32)
+    out /= stats[1]
     return out
 
 
@@ -53,14 +70,21 @@ def change_score(
     True
     """
     sigma = max(0.5, 0.7 / gsd_m)
+    stats = [
+        (_location_scale(before[b], valid), _location_scale(after[b], valid))
+        for b in range(before.shape[0])
+    ]
     acc = np.zeros(before.shape[1:], np.float32)
-    for b in range(before.shape[0]):  # in place: a few full-size float32 arrays at most
-        d = _standardise(after[b], valid)
-        d -= _standardise(before[b], valid)
-        d *= d
-        acc += d
-        del d
-    acc = ndimage.gaussian_filter(acc, sigma, mode="nearest", truncate=3.0)
+    step = max(1, _BLOCK_BYTES // (4 * acc.shape[1]))
+    for r in range(0, acc.shape[0], step):  # block by block: the same sums, from the cache
+        rows = slice(r, r + step)
+        block = acc[rows]
+        for b, (sb, sa) in enumerate(stats):
+            d = _standardised(after[b, rows], sa)
+            d -= _standardised(before[b, rows], sb)
+            d *= d
+            block += d
+    acc = gaussian.gaussian_filter(acc, sigma, mode="nearest", truncate=3.0)
     acc /= np.float32(before.shape[0])
     mag = np.sqrt(acc, out=acc)
     ref = mag[::4, ::4][valid[::4, ::4]]

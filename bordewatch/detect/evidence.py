@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from bordewatch.detect import gaussian
+
 __all__ = [
     "EpochEvidence",
     "LaneEvidence",
@@ -144,20 +146,17 @@ def _derivatives(
     of the work at 0.5 m).
     """
     kw = {"mode": "nearest", "truncate": 3.0}
-    f1 = ndimage.gaussian_filter1d
-
-    def rows(order: int) -> F32:
-        r = f1(gray, sigma, axis=0, order=order, **kw)
-        return r if block == 1 else _block_sum(r, block, -2)
 
     def cols(src: F32, order: int, scale: float) -> F32:
-        y = f1(src, sigma, axis=1, order=order, **kw)
+        y = ndimage.gaussian_filter1d(src, sigma, axis=1, order=order, **kw)
         if block > 1:
             y = _block_sum(y, block, -1)
         y *= np.float32(scale / (block * block))
         return y
 
-    r0, r1, r2 = rows(0), rows(1), rows(2)
+    r0, r1, r2 = gaussian.gaussian_filter1d(gray, sigma, axis=0, orders=(0, 1, 2), **kw)
+    if block > 1:
+        r0, r1, r2 = (_block_sum(r, block, -2) for r in (r0, r1, r2))
     s1, s2 = float(sigma), float(sigma * sigma)
     out = {}
     for key, src, order, scale in (("rr", r2, 0, s2), ("cc", r0, 2, s2), ("rc", r1, 1, s2)):
@@ -868,8 +867,8 @@ BELT_STEPS = 4
 
 def _water(z: F32, sigma: float, min_px: float) -> npt.NDArray[np.bool_]:
     """Dark, very smooth areas of a standardised epoch (open water), small specks dropped."""
-    m = ndimage.gaussian_filter(z, sigma)
-    v = ndimage.gaussian_filter(z * z, sigma) - m * m
+    m = gaussian.gaussian_filter(z, sigma, mode="reflect", truncate=4.0)
+    v = gaussian.gaussian_filter(z * z, sigma, mode="reflect", truncate=4.0) - m * m
     w = (m < -0.3) & (v < 0.01)
     lab, n = ndimage.label(w)
     if n == 0:

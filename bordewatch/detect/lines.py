@@ -17,6 +17,7 @@ from scipy import ndimage
 from shapely.geometry import LineString
 from skimage.filters import apply_hysteresis_threshold
 
+from bordewatch.detect import gaussian
 from bordewatch.vectorize import mask_to_polylines, sample_along, sample_along_all, split_by_flags
 
 __all__ = [
@@ -299,7 +300,7 @@ def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> 
     z = np.subtract(gray, np.float32(med), dtype=np.float32)
     z /= np.float32(max(mad, 1e-6))
     z[~valid] = 0
-    return ndimage.gaussian_filter(z, sigma_px, mode="nearest", truncate=3.0)
+    return gaussian.gaussian_filter(z, sigma_px, mode="nearest", truncate=3.0)
 
 
 def _normals(line: LineString) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
