@@ -701,14 +701,17 @@ def shadow_direction(
     h, w = roof.shape
     ang = np.arange(n_dirs) * (2 * math.pi / n_dirs)
     score = np.zeros(n_dirs)
+    done: dict[tuple[int, int], float] = {}  # directions that round to the same pixel offset
     for d_m in (2.0, 4.0):
         for i, a in enumerate(ang.tolist()):
             dr, dc = round(math.cos(a) * d_m / gw), round(math.sin(a) * d_m / gw)
             if abs(dr) >= h or abs(dc) >= w:
                 continue
-            ra = roof[max(0, -dr) : h - max(0, dr), max(0, -dc) : w - max(0, dc)]
-            sb = dark[max(0, dr) : h - max(0, -dr), max(0, dc) : w - max(0, -dc)]
-            score[i] += float(np.mean(ra * sb)) if ra.size else 0.0
+            if (dr, dc) not in done:
+                ra = roof[max(0, -dr) : h - max(0, dr), max(0, -dc) : w - max(0, dc)]
+                sb = dark[max(0, dr) : h - max(0, -dr), max(0, dc) : w - max(0, -dc)]
+                done[dr, dc] = float(np.mean(ra * sb)) if ra.size else 0.0
+            score[i] += done[dr, dc]
     asym = score - np.roll(score, n_dirs // 2)
     # a true sun gives a smooth, cosine-like asymmetry: its first harmonic carries the energy
     h1 = complex((asym * np.cos(ang)).sum(), (asym * np.sin(ang)).sum()) * 2 / n_dirs
