@@ -154,9 +154,15 @@ def _derivatives(
         y *= np.float32(scale / (block * block))
         return y
 
-    r0, r1, r2 = gaussian.gaussian_filter1d(gray, sigma, axis=0, orders=(0, 1, 2), **kw)
-    if block > 1:
-        r0, r1, r2 = (_block_sum(r, block, -2) for r in (r0, r1, r2))
+    if block == 1:
+        r0, r1, r2 = gaussian.gaussian_filter1d(gray, sigma, axis=0, orders=(0, 1, 2), **kw)
+    else:  # one order at a time, each block-summed at once: one full-size pass alive
+        r0, r1, r2 = (
+            _block_sum(
+                gaussian.gaussian_filter1d(gray, sigma, axis=0, orders=(o,), **kw)[0], block, -2
+            )
+            for o in (0, 1, 2)
+        )
     s1, s2 = float(sigma), float(sigma * sigma)
     out = {}
     for key, src, order, scale in (("rr", r2, 0, s2), ("cc", r0, 2, s2), ("rc", r1, 1, s2)):

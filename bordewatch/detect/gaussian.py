@@ -140,5 +140,8 @@ def gaussian_filter(
     >>> bool(np.allclose(gaussian_filter(x, 2.0, mode="reflect", truncate=4.0), ref, atol=1e-6))
     True
     """
+    if x.ndim != 2:
+        raise ValueError(f"need a 2-D array, got shape {x.shape}")
     (y,) = gaussian_filter1d(x, sigma, axis=0, mode=mode, truncate=truncate)
-    return gaussian_filter1d(y, sigma, axis=1, mode=mode, truncate=truncate)[0]
+    # in place, as scipy's gaussian_filter does its later passes: no third full-size array
+    return ndimage.gaussian_filter1d(y, sigma, axis=1, mode=mode, truncate=truncate, output=y)

@@ -64,3 +64,8 @@ def test_other_inputs_go_to_scipy_unchanged():
     np.testing.assert_array_equal(
         got, ndimage.gaussian_filter1d(x, 1.5, axis=0, mode="wrap", truncate=3.0)
     )
+
+
+def test_2d_filter_refuses_other_ranks():
+    with pytest.raises(ValueError, match="2-D"):
+        gaussian.gaussian_filter(np.zeros((2, 3, 4), np.float32), 1.0)
