@@ -176,6 +176,19 @@ def _derivatives(
     return out
 
 
+def _eroded(valid: npt.NDArray[np.bool_], margin: int) -> npt.NDArray[np.bool_]:
+    """``valid`` shrunk by ``margin`` pixels (4-connected steps); the outside counts as valid.
+
+    A wholly valid tile (common where the imagery covers it and no cloud is masked) comes
+    back as a copy, without ``margin`` erosion passes over it.
+    """
+    if margin <= 0:
+        return valid
+    if valid.all():
+        return valid.copy()
+    return ndimage.binary_erosion(valid, iterations=margin, border_value=1)
+
+
 def max_filter(x: F32, radius: int) -> F32:
     """Square maximum filter of half-width ``radius`` (edges replicated), by shifted maxima.
 
@@ -441,7 +454,7 @@ def compute_evidence(
     linear = np.maximum(lane_b / np.float32(coarse_scale), np.abs(fine))
     blob = _blob_response(big, small, coarse_scale)
     margin = int(np.ceil(3 * scales.lane_px))
-    good = ndimage.binary_erosion(valid, iterations=margin, border_value=1) if margin else valid
+    good = _eroded(valid, margin)
     return EpochEvidence(
         gray=gray,
         fence=np.where(good, fence_abs, 0).astype(np.float32),
@@ -498,11 +511,7 @@ def lane_evidence(
         )
         work_valid = valid_frac > 0.99
     margin = int(np.ceil(3 * scales.lane_px / f))
-    good = (
-        ndimage.binary_erosion(work_valid, iterations=margin, border_value=1)
-        if margin
-        else work_valid
-    )
+    good = _eroded(work_valid, margin)
     lane = np.where(good, lane_b / np.float32(sc), 0).astype(np.float32)
     return LaneEvidence(gray=gray, lane=lane, factor=f)
 
@@ -799,7 +808,7 @@ def line_evidence(
     ha, za_belt = _epoch_line_maps(grays[1], valid, scales.fence_px, f, fb)
     wvalid = block_mean(valid.astype(np.float32), f) > 0.99 if f > 1 else valid
     margin = int(np.ceil(3 * scales.lane_px / f)) + 1
-    good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
+    good = _eroded(wvalid, margin)
     n = scales.fence_steps
     ua, oa = oriented_energy(*ha, n)
     ub, _ = oriented_energy(*hb, n)
@@ -933,7 +942,7 @@ def belt_evidence(
                 np.maximum(orient, better.view(np.int8) * np.int8(k), out=orient)
             np.fmax(best[i], u, out=best[i])
     margin = int(np.ceil(3 * sigma)) + 2
-    good = ndimage.binary_erosion(wvalid, iterations=margin, border_value=1)
+    good = _eroded(wvalid, margin)
     ws = 3.0 / g
     water = _water(za, ws, 400 / g**2) | _water(zb, ws, 400 / g**2)
     water = ndimage.binary_dilation(water, iterations=max(1, round(WATER_REACH_M / g)))

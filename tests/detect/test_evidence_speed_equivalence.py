@@ -308,3 +308,14 @@ def test_hessian_on_working_grid_matches_block_mean_of_full(f, shape):
         assert g.shape == r.shape
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5 * float(np.abs(r).max()))
     assert max(float(np.abs(r).max()) for r in ref) > 0.01
+
+
+@pytest.mark.parametrize("margin", [0, 1, 4])
+def test_eroded_matches_binary_erosion(margin) -> None:
+    rng = np.random.default_rng(5)
+    for valid in (np.ones((40, 50), bool), rng.random((40, 50)) > 0.05):
+        got = ev._eroded(valid, margin)
+        ref = ndimage.binary_erosion(valid, iterations=margin, border_value=1) if margin else valid
+        np.testing.assert_array_equal(got, ref)
+        if margin and valid.all():
+            assert got is not valid  # a copy: evidence keeps it as its own mask
