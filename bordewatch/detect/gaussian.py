@@ -6,9 +6,8 @@ Hessian's three row passes took 0.35-0.5 s. Here that correlation is a sum of wh
 taken in blocks of rows that stay in the CPU cache, with the pair sums ``x[i + j] ± x[i - j]``
 shared by the even and odd orders asked for together: 4-5x faster
 (``python benchmarks/gaussian.py``). Along axis 1 scipy's own contiguous passes are as fast, so
-they are used as they are. Results equal scipy's up to float32
-rounding: the weights are scipy's (its response to an impulse); the sums run in float32, scipy's
-in float64.
+they are used as they are. Results equal scipy's up to float32 rounding: the weights are
+scipy's (its response to an impulse); the sums run in float32, scipy's in float64.
 
 Anything other than a 2-D float32 array or the ``nearest`` / ``reflect`` modes goes to scipy.
 """
