@@ -29,6 +29,7 @@ __all__ = [
     "epoch_lines",
     "follows_edge",
     "line_mask",
+    "log_contrast",
     "smoothed_units",
     "strip_half_width",
 ]
@@ -366,6 +367,31 @@ def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
     prof = _median_profile(diff, pts, nrm, ks)
     dev = np.abs(prof - np.median(prof))
     return float(dev[np.abs(ks) <= core].max())
+
+
+CONTRAST_REACH_M = 8.0
+"""The profile of :func:`log_contrast` reaches this far either side of the line."""
+CONTRAST_SIDE_M = 3.0
+"""Offsets at least this far from the line make its background in :func:`log_contrast`."""
+
+
+def log_contrast(line: LineString, gray: F32, gsd_m: float) -> float:
+    """How much a line stands out of its sides, as a log ratio of brightness (signed).
+
+    The median of ``gray`` along the line at every offset across it makes a profile; the
+    result is ``log(profile / background)`` at the offset within 1 m of the line that departs
+    most from the background (the median of the profile from ``CONTRAST_SIDE_M`` to
+    ``CONTRAST_REACH_M`` either side). A ratio, not a difference: a line keeps its value where
+    a shadow, haze or darker ground scales its surroundings' brightness.
+    """
+    pts, nrm = _normals(line)
+    reach = max(2, round(CONTRAST_REACH_M / gsd_m))
+    ks = np.arange(-reach, reach + 1)
+    prof = np.maximum(_median_profile(gray, pts, nrm, ks), 1e-3)
+    side = np.abs(ks) >= max(1, round(CONTRAST_SIDE_M / gsd_m))
+    core = np.abs(ks) <= max(1, round(1.0 / gsd_m))
+    ratio = np.log(prof[core] / float(np.median(prof[side])))
+    return float(ratio[np.argmax(np.abs(ratio))])
 
 
 STRIP_REACH_M = 8.0

@@ -1,0 +1,63 @@
+"""A new fence must not have stood out before: log contrast, either sign, dimmed stretches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from bordewatch.detect import classical
+from bordewatch.detect.lines import LinePiece, log_contrast
+
+
+def _ground(level: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (level * (1 + 0.05 * rng.standard_normal((80, 120)))).astype(np.float32)
+
+
+LINE = shapely.LineString([(10, 40), (110, 40)])  # x = col, y = row: along row 40
+
+
+def test_log_contrast_sign_and_scale():
+    bright = _ground(0.2)
+    bright[39:42] *= 2.0  # a line twice as bright as its ground
+    c = log_contrast(LINE, bright, 1.0)
+    assert c == pytest.approx(np.log(2.0), abs=0.05)
+    # a shadow or darker ground scales the line with its surroundings: same value
+    assert log_contrast(LINE, 0.4 * bright, 1.0) == pytest.approx(c, abs=1e-6)
+    dark = _ground(0.2, seed=1)
+    dark[39:42] *= 0.5
+    assert log_contrast(LINE, dark, 1.0) == pytest.approx(np.log(0.5), abs=0.05)
+    assert abs(log_contrast(LINE, _ground(0.2, seed=2), 1.0)) < 0.05  # no line: ~0
+
+
+def _piece() -> list[tuple[str, LinePiece]]:
+    return [("fence", LinePiece("new", 0.8, LINE))]
+
+
+def test_a_line_absent_before_stays_new():
+    before = _ground(0.2, seed=3)
+    after = _ground(0.2, seed=4)
+    after[39:42] *= 1.8
+    assert classical._drop_seen_before(_piece(), (before, after), 1.0) == _piece()
+
+
+@pytest.mark.parametrize(
+    "before_factor",
+    [
+        1.4,  # the same line, fainter (a field beside it changed), in a dimmer stretch
+        0.6,  # a track dark before and bright after (moisture, season): not new either
+    ],
+)
+def test_a_line_standing_out_before_is_not_new(before_factor):
+    before = 0.5 * _ground(0.2, seed=5)  # the before is darker there (shadow, dark ground)
+    before[39:42] *= before_factor
+    after = _ground(0.2, seed=6)
+    after[39:42] *= 1.8
+    assert classical._drop_seen_before(_piece(), (before, after), 1.0) == []
+    # other classes and statuses are not this test's business
+    other = [
+        ("fence", LinePiece("existing", 0.8, LINE)),
+        ("patrol_lane", LinePiece("new", 0.8, LINE)),
+    ]
+    assert classical._drop_seen_before(other, (before, after), 1.0) == other
