@@ -426,17 +426,14 @@ def _low_res(
     f = max(1.0, max(src.width, src.height) / _PROBE_PX)
     shape = (max(1, round(src.height / f)), max(1, round(src.width / f)))
     near = Resampling.nearest
-    nb = len(indexes)
+    # an alpha band is read with the data bands: one pass decoding the file, not two
+    bands = [*indexes, alpha] if kind == "alpha" else list(indexes)
+    nb = len(bands)
     data = _decimated(
-        src,
-        shape,
-        lambda w, s: src.read(list(indexes), window=w, out_shape=(nb, *s), resampling=near),
+        src, shape, lambda w, s: src.read(bands, window=w, out_shape=(nb, *s), resampling=near)
     )
     if kind == "alpha":
-        valid = _decimated(
-            src, shape, lambda w, s: src.read(alpha, window=w, out_shape=s, resampling=near)
-        )
-        valid = valid > 0
+        data, valid = data[:-1], data[-1] > 0
     elif kind == "mask":
         valid = _decimated(
             src,
