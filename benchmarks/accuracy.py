@@ -130,6 +130,24 @@ def per_seed_table(
     return "\n".join(lines)
 
 
+def score_all(args: argparse.Namespace, heldout: dict[str, list[int]], work: Path) -> list[Any]:
+    """Run and score every preset and method named on the command line, scenes under ``work``."""
+    rows: list[Any] = []
+    for preset in args.presets:
+        seeds = args.tuning_seeds or heldout[preset][: args.seeds_per_preset]
+        length = 7.4 if preset == "hoeryong" else args.km_length
+        km = (STRETCH[preset], STRETCH[preset] + length)
+        for method in args.methods:
+            results = [run_one(preset, s, method, km, work) for s in seeds]
+            rows.append((preset, method, seeds, length * len(seeds), pool(results), results))
+            print(
+                f"{preset:12s} {method:9s} "
+                + "  ".join(f"{c}: F1 {_fmt(v['f1'])}" for c, v in rows[-1][4].items()),
+                flush=True,
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["demo", "hard", "nothing_new", "hoeryong"])
@@ -150,20 +168,12 @@ def main() -> None:
     if args.tuning_seeds and any(not 0 <= s <= 999 for s in args.tuning_seeds):
         parser.error("--tuning-seeds must lie in 0-999; the held-out seeds are never tuned on")
     heldout = json.loads((HERE / "heldout_seeds.json").read_text())
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bordewatch-accuracy-"))
-    rows = []
-    for preset in args.presets:
-        seeds = args.tuning_seeds or heldout[preset][: args.seeds_per_preset]
-        length = 7.4 if preset == "hoeryong" else args.km_length
-        km = (STRETCH[preset], STRETCH[preset] + length)
-        for method in args.methods:
-            results = [run_one(preset, s, method, km, work) for s in seeds]
-            rows.append((preset, method, seeds, length * len(seeds), pool(results), results))
-            print(
-                f"{preset:12s} {method:9s} "
-                + "  ".join(f"{c}: F1 {_fmt(v['f1'])}" for c, v in rows[-1][4].items()),
-                flush=True,
-            )
+    if args.workdir is not None:
+        rows = score_all(args, heldout, args.workdir)
+    else:
+        # the scenes and runs take about 0.4 GB per preset: never leave them behind
+        with tempfile.TemporaryDirectory(prefix="bordewatch-accuracy-") as tmp:
+            rows = score_all(args, heldout, Path(tmp))
     extra = []
     for preset, method, _seeds, km_total, _, results in rows:
         fence = sum(r["fence_m_total_pred"] for r in results)

@@ -423,8 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(
         ["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]
     )
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bordewatch-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return _bench(args, args.workdir, command)
+    # about 3 GB of scenes and runs: removed even when the bench fails or is interrupted
+    with tempfile.TemporaryDirectory(prefix="bordewatch-bench-") as tmp:
+        return _bench(args, Path(tmp), command)
+
+
+def _bench(args: argparse.Namespace, workdir: Path, command: str) -> int:
+    """Run every section of the bench with scratch files under ``workdir``."""
     results = Results(notes=list(args.note))
     results.values["load1_start"], results.values["load5_start"] = os.getloadavg()[:2]
     start = time.perf_counter()
@@ -474,10 +482,6 @@ def main(argv: list[str] | None = None) -> int:
         f"peak RSS of the benchmark process itself: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
     write_results(results, args.results, command, time.perf_counter() - start, args.quick)
-    if args.workdir is None:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
