@@ -154,3 +154,51 @@ def test_towers_near_match_the_whole_tile_search_around_them() -> None:
 
     assert close(got) == close(full)
     assert posts._towers_near(maps, [], loose, SD, NORTH) == []
+
+
+SAND = np.array([0.75, 0.7, 0.6], np.float32)[:, None, None]
+RED = np.array([0.8, 0.3, 0.25], np.float32)[:, None, None]
+
+
+def _lane_pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """*After* adds a 6 m sandy lane north-south (a widened patrol lane) and a red 4 m roof at
+    its east edge, its shadow 8 m north of it on the field beside the lane."""
+    before = _field(seed)
+    after = before.copy()
+    after[:, :, 94:100] = SAND
+    after[:, 122:126, 100:104] = RED
+    after[:, 114:122, 100:104] *= 0.3
+    return before, after
+
+
+def test_roof_beside_a_bright_lane_is_found_by_its_colour() -> None:
+    """A roof touching a bright lane joins the lane in roof contrast but not in colour.
+
+    Hoeryong-like tuning scenes lost most new towers this way: the roof's patch ran into the
+    lane (not compact) and the line test along the lane found the lane as bright as the roof.
+    """
+    before, after = _lane_pair(7)
+    got = _new(before, after, TowerParams())
+    assert _near(got, 124, 102, tol=3.0), [(t.row, t.col) for t in got]
+    # the mechanism: by roof contrast alone the tower is lost
+    assert not _near(_new(before, after, replace(TowerParams(), roof_colour=False)), 124, 102)
+
+
+def test_lane_pixels_do_not_stand_out_by_colour() -> None:
+    """``_colour_stand_out`` and ``_compact_colour``: a lane keeps its colour along itself, a
+    roof differs from its surroundings in every direction and is a small patch of its colour."""
+    _, after = _lane_pair(8)
+    maps = tower_maps(after, np.ones(SHAPE, bool), BANDS, 1.0, TowerParams())
+    lr = maps.logratio
+    rows, cols = np.array([60, 123]), np.array([96, 101])  # on the lane; on the roof
+    lines = posts._line_samples(lr.shape[1:], rows, cols, 7.5)
+    across = np.zeros(2, np.int64)  # measured first: west-east, across the lane
+    lane, roof = posts._colour_stand_out(lr, rows, cols, lines, across, 0.0)
+    assert lane < 0.1 < 0.5 < roof
+    # a bar above the lane's distance zeroes it; the direction measured first changes nothing
+    along = np.full(2, 4, np.int64)  # north-south, along the lane
+    for first in (across, along):
+        got = posts._colour_stand_out(lr, rows, cols, lines, first, 0.3)
+        assert got[0] == 0.0 and got[1] == roof
+    assert posts._compact_colour(lr, 123, 101, 0.5, 80.0)
+    assert not posts._compact_colour(lr, 60, 96, 0.5, 80.0)  # the lane runs out of the window
