@@ -173,7 +173,7 @@ class TowerParams:
     roof_patch : float
         The roof's patch (for ``max_roof_m2``) is its pixels above this fraction of its peak.
     roof_colour : bool
-        Judge a roof by its colour too where its contrast merges with its surroundings': a
+        Judge a roof by its colour too, where its contrast merges with its surroundings'. A
         roof beside a bright lane joins the lane in roof contrast (the patch is too large, the
         line through it along the lane as bright), not in colour. The roof then stands out by
         its colour distance (log-ratio vectors, :func:`_colour_stand_out`) and its patch is the
@@ -486,19 +486,6 @@ def _line_samples(
     return rr, cc
 
 
-def _line_support(
-    roof: F32, r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], half: float
-) -> F64:
-    """Per pixel: the largest mean roof contrast along a line through it (8 directions,
-    :func:`_line_samples`).
-
-    A lane, road or field edge keeps its contrast along its own direction, a compact roof has
-    none around it in any direction.
-    """
-    rr, cc = _line_samples(roof.shape, r, c, half)
-    return roof[rr, cc].mean(axis=2).max(axis=1).astype(np.float64)
-
-
 def _colour_stand_out(
     logratio: F32,
     r: npt.NDArray[np.int64],
@@ -576,7 +563,9 @@ def _roof_toward_sun(
     pix = pix[np.argsort(-roof.ravel()[pix], kind="stable")[:_MAX_ROOF_PIX]]
     pr_all, pc_all = np.divmod(pix, roof.shape[1])
     lines = _line_samples(roof.shape, pr_all, pc_all, params.roof_box_m / (2 * g))
-    support = roof[lines].mean(axis=2)  # (pixel, direction), as in _line_support
+    # a lane, road or field edge keeps its contrast along its own direction, a compact roof has
+    # none around it in any direction: the excess over the best line's mean
+    support = roof[lines].mean(axis=2)  # (pixel, direction)
     excess = roof.ravel()[pix] - support.max(axis=1).astype(np.float64)
     lr = maps.logratio[:, r0:r1, c0:c1]
     if params.roof_colour:
@@ -604,39 +593,43 @@ def _roof_toward_sun(
 
 
 def _compact_colour(logratio: F32, r: int, c: int, tol: float, max_px: float) -> bool:
-    """Whether the pixels of (r, c)'s colour joined to it are at most ``max_px``, not reaching
-    the window's edge (as :func:`_compact_roof`).
+    """Whether the pixels of (r, c)'s colour joined to it are at most ``max_px``
+    (:func:`_small_patch`).
 
     Of its colour: log-ratio vectors within ``tol`` × the pixel's own (its colour contrast to
     the local mean) of its vector.
     """
-    half = math.ceil(math.sqrt(max_px)) + 1
-    r0, c0 = max(r - half, 0), max(c - half, 0)
+    rows, cols = _patch_window(r, c, max_px)
     v = logratio[:, r, c]
-    win = logratio[:, r0 : r + half + 1, c0 : c + half + 1] - v[:, None, None]
-    near = np.sqrt((win * win).sum(axis=0)) <= tol * float(np.sqrt((v * v).sum()))
-    lab, _ = ndimage.label(near, structure=np.ones((3, 3), bool))
-    own = lab == lab[r - r0, c - c0]
-    edge = own[0].any() or own[-1].any() or own[:, 0].any() or own[:, -1].any()
-    return bool(own.sum() <= max_px and not edge)
+    d = logratio[:, rows, cols] - v[:, None, None]
+    near = np.sqrt((d * d).sum(axis=0)) <= tol * float(np.sqrt((v * v).sum()))
+    return _small_patch(near, r - rows.start, c - cols.start, max_px)
 
 
 def _compact_roof(roof: F32, r: int, c: int, level: float, max_px: float) -> bool:
-    """Whether the patch of ``roof >= level`` joined to (r, c) has at most ``max_px`` pixels.
+    """Whether the patch of ``roof >= level`` joined to (r, c) has at most ``max_px`` pixels
+    (:func:`_small_patch`)."""
+    rows, cols = _patch_window(r, c, max_px)
+    return _small_patch(roof[rows, cols] >= level, r - rows.start, c - cols.start, max_px)
 
-    Only a window of ``2 sqrt(max_px)`` around the pixel is labelled: a patch reaching out of
-    it is too large anyway.
-    """
+
+def _patch_window(r: int, c: int, max_px: float) -> tuple[slice, slice]:
+    """Rows and columns of the window of ``2 sqrt(max_px)`` around (r, c) a patch is judged in."""
     half = math.ceil(math.sqrt(max_px)) + 1
-    r0, c0 = max(r - half, 0), max(c - half, 0)
-    win = roof[r0 : r + half + 1, c0 : c + half + 1] >= level
-    if not win[r - r0, c - c0]:
+    return slice(max(r - half, 0), r + half + 1), slice(max(c - half, 0), c + half + 1)
+
+
+def _small_patch(win: npt.NDArray[np.bool_], r: int, c: int, max_px: float) -> bool:
+    """Whether the pixels of ``win`` joined to (r, c) (window coordinates) are at most ``max_px``
+    and do not reach the window's edge (a patch reaching out of it is too large anyway); True
+    where (r, c) itself is not in ``win`` (nothing to measure)."""
+    if not win[r, c]:
         return True
     rim = win[0].any() or win[-1].any() or win[:, 0].any() or win[:, -1].any()
-    if not rim and win.sum() <= max_px:  # everything above the level is small: no labelling
+    if not rim and win.sum() <= max_px:  # everything in the window is small: no labelling
         return True
     lab, _ = ndimage.label(win, structure=np.ones((3, 3), bool))
-    own = lab == lab[r - r0, c - c0]
+    own = lab == lab[r, c]
     edge = own[0].any() or own[-1].any() or own[:, 0].any() or own[:, -1].any()
     return bool(own.sum() <= max_px and not edge)
 
