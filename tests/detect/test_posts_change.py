@@ -202,3 +202,54 @@ def test_lane_pixels_do_not_stand_out_by_colour() -> None:
         assert got[0] == 0.0 and got[1] == roof
     assert posts._compact_colour(lr, 123, 101, 0.5, 80.0)
     assert not posts._compact_colour(lr, 60, 96, 0.5, 80.0)  # the lane runs out of the window
+
+
+def _crowded_after(n_blobs: int, elongated: bool = False) -> np.ndarray:
+    """*after* with a tower at (100, 100) and ``n_blobs`` compact dark blobs 15-25 m around it."""
+    img = _field(6)
+    _tower(img, 100, 100)
+    for row, col in [(100, 122), (80, 78), (118, 80), (125, 115)][:n_blobs]:
+        img[:, row - 2 : row + 2, col - 2 : col + 2] *= 0.3  # a 4 m tree shadow
+    if elongated:  # a fence shadow 10 m east: towers stand beside fences
+        img[:, 40:160, 110] *= 0.3
+    return img
+
+
+def test_uncrowded_drops_towers_among_compact_shadows_of_their_own_epoch() -> None:
+    """A "new" tower in a wood is a crown whose shadow the change maps did not cancel.
+
+    Counted: compact shadows of the tower's own epoch within ``crowd_m`` (not within
+    ``alone_m``, the tower's own pieces); a fence's long shadow is no crowd.
+    """
+    valid = np.ones(SHAPE, bool)
+    params = TowerParams()
+    tower = Tower(100, 100, 0.8, 0.5, 93, 100)  # roof at (100, 100), shadow centroid 7 px north
+    found = [("new", 0.9, tower)]
+
+    def kept(img: np.ndarray, p: TowerParams = params) -> bool:
+        maps = tower_maps(img, valid, BANDS, 1.0, p)
+        return bool(posts._uncrowded(found, maps, p))
+
+    assert params.own_crowd == 1
+    assert kept(_crowded_after(0))
+    assert kept(_crowded_after(1))
+    assert not kept(_crowded_after(3))
+    assert kept(_crowded_after(3), replace(params, own_crowd=-1))  # the test off
+    assert kept(_crowded_after(0, elongated=True))
+
+
+def test_own_crowd_test_end_to_end() -> None:
+    """Through :func:`detect_towers`: beside a fence a new tower stays; among trees it goes.
+
+    The trees stand in both epochs, so the change maps cancel them and only the own-epoch count
+    sees them: the price of the test is a real tower built among trees.
+    """
+    before, after = _field(7), _crowded_after(0, elongated=True)
+    before[:, 40:160, 110] *= 0.3  # the fence stood before
+    assert _near(_new(before, after, TowerParams()), 100, 100)
+    trees = _crowded_after(3)
+    before = _field(7)
+    for row, col in [(100, 122), (80, 78), (118, 80)]:
+        before[:, row - 2 : row + 2, col - 2 : col + 2] *= 0.3
+    assert _near(_new(before, trees, replace(TowerParams(), own_crowd=-1)), 100, 100)
+    assert not _near(_new(before, trees, TowerParams()), 100, 100)
