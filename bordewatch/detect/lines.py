@@ -32,6 +32,7 @@ __all__ = [
     "log_contrast",
     "smoothed_units",
     "strip_half_width",
+    "texture_contrast",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -392,6 +393,46 @@ def log_contrast(line: LineString, gray: F32, gsd_m: float) -> float:
     core = np.abs(ks) <= max(1, round(1.0 / gsd_m))
     ratio = np.log(prof[core] / float(np.median(prof[side])))
     return float(ratio[np.argmax(np.abs(ratio))])
+
+
+TEXTURE_BOX_M = 64.0
+"""Side of the squares along a line in which :func:`texture_contrast` measures an epoch's
+texture (the towers' ``contrast_box_m``)."""
+
+
+def texture_contrast(
+    line: LineString,
+    gray: F32,
+    valid: npt.NDArray[np.bool_],
+    gsd_m: float,
+    *,
+    box_m: float = TEXTURE_BOX_M,
+) -> float:
+    """An epoch's fine-texture contrast around a line: the median absolute step of log brightness.
+
+    Steps are taken between valid neighbours ~1 m apart (along rows and columns) in squares of
+    side ``box_m`` centred every ``box_m / 2`` along the line. A log ratio: season, gain or a
+    shadow scales brightness and keeps it; a veil of thin cloud or haze adds light and lowers it
+    with the contrast of everything beneath, the line's included. The line itself is a small
+    part of each square and hardly moves the median. 0 where fewer than 16 steps are valid.
+    """
+    half = max(2, round(box_m / (2 * gsd_m)))
+    step = max(1, round(1.0 / gsd_m))
+    h, w = gray.shape
+    n = max(2, int(np.ceil(line.length / half)) + 1)
+    centres = shapely.get_coordinates(
+        shapely.line_interpolate_point(line, np.linspace(0.0, line.length, n))
+    )
+    steps = []
+    for x, y in np.rint(centres).astype(np.int64).tolist():
+        rows = slice(max(y - half, 0), min(y + half + 1, h), step)
+        cols = slice(max(x - half, 0), min(x + half + 1, w), step)
+        lg = np.log(np.maximum(np.asarray(gray[rows, cols], np.float64), 0.0) + 0.02)
+        ok = valid[rows, cols]
+        steps.append(np.abs(np.diff(lg, axis=0))[ok[1:] & ok[:-1]])
+        steps.append(np.abs(np.diff(lg, axis=1))[ok[:, 1:] & ok[:, :-1]])
+    all_steps = np.concatenate(steps)
+    return float(np.median(all_steps)) if all_steps.size >= 16 else 0.0
 
 
 STRIP_REACH_M = 8.0
