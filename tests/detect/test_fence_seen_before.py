@@ -16,6 +16,7 @@ def _ground(level: float, seed: int = 0) -> np.ndarray:
 
 
 LINE = shapely.LineString([(10, 40), (110, 40)])  # x = col, y = row: along row 40
+VALID = np.ones((80, 120), bool)
 
 
 def test_log_contrast_sign_and_scale():
@@ -39,7 +40,7 @@ def test_a_line_absent_before_stays_new():
     before = _ground(0.2, seed=3)
     after = _ground(0.2, seed=4)
     after[39:42] *= 1.8
-    assert classical._drop_seen_before(_piece(), (before, after), 1.0) == _piece()
+    assert classical._drop_seen_before(_piece(), (before, after), VALID, 1.0) == _piece()
 
 
 @pytest.mark.parametrize(
@@ -54,10 +55,31 @@ def test_a_line_standing_out_before_is_not_new(before_factor):
     before[39:42] *= before_factor
     after = _ground(0.2, seed=6)
     after[39:42] *= 1.8
-    assert classical._drop_seen_before(_piece(), (before, after), 1.0) == []
+    assert classical._drop_seen_before(_piece(), (before, after), VALID, 1.0) == []
     # other classes and statuses are not this test's business
     other = [
         ("fence", LinePiece("existing", 0.8, LINE)),
-        ("patrol_lane", LinePiece("new", 0.8, LINE)),
+        ("patrol_lane", LinePiece("removed", 0.8, LINE)),
+        ("watchtower", LinePiece("new", 0.8, LINE)),
     ]
-    assert classical._drop_seen_before(other, (before, after), 1.0) == other
+    assert classical._drop_seen_before(other, (before, after), VALID, 1.0) == other
+
+
+def test_new_lanes_have_their_own_limit():
+    """A lane is wider than the contrast core and often cleared along an old track: 0.6, in
+    units of each epoch's texture contrast."""
+    after = _ground(0.2, seed=7)
+    after[39:42] *= 2.0
+    lane = [("patrol_lane", LinePiece("new", 0.8, LINE))]
+    fence = [("fence", LinePiece("new", 0.8, LINE))]
+    half = _ground(0.2, seed=8)
+    half[39:42] *= 2.0**0.5  # stood out half as much (log ratio) before
+    assert classical._drop_seen_before(lane, (half, after), VALID, 1.0) == lane
+    assert classical._drop_seen_before(fence, (half, after), VALID, 1.0) == []
+    track = _ground(0.2, seed=9)
+    track[39:42] *= 2.0**0.8  # a track 0.8 as contrasty stood there before
+    assert classical._drop_seen_before(lane, (track, after), VALID, 1.0) == []
+    # haze over the after dims the new lane and its surroundings alike: still new
+    hazy = 0.3 * after + 0.14
+    assert classical._drop_seen_before(lane, (half, hazy), VALID, 1.0) == lane
+    assert abs(log_contrast(LINE, half, 1.0)) >= 0.6 * abs(log_contrast(LINE, hazy, 1.0))
