@@ -1229,8 +1229,8 @@ def _uncrowded(
     Counted as there: compact objects (:func:`_crowd_objects`) at this epoch's shadow
     threshold between ``alone_m`` and ``crowd_m`` of the tower's shadow, at most
     ``params.own_crowd``. Each tower's surroundings are labelled in a window reaching 45 m (the
-    longest object counted) beyond ``crowd_m``; components cut by its edge are larger than any
-    counted object and are left out.
+    longest object counted) beyond ``crowd_m``, so every object that counts lies whole inside
+    it; components cut by its edge are left out (they reach farther than a counted one).
     """
     if not found or params.own_crowd < 0:
         return found
