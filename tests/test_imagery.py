@@ -300,6 +300,43 @@ def test_haze_mask_flags_bright_flat_areas_not_texture() -> None:
     assert hazy.mean() < 0.45
 
 
+def _green_ground(shape: tuple[int, int], rng: int) -> np.ndarray:
+    """Textured vegetation: red, green and blue clearly unequal (0.2-0.4 bright)."""
+    t = 0.7 + 0.6 * texture(shape, rng)
+    return np.stack([0.15 * t, 0.35 * t, 0.12 * t]).astype(np.float32)
+
+
+def test_haze_mask_grows_into_a_clouds_whitish_margin_only() -> None:
+    """A soft cloud margin (ground showing through, pulled towards white) is flagged with its
+    core, up to ``margin_m``; grey concrete away from any core and a tile-wide haze are not."""
+    bands = ("red", "green", "blue")
+    shape = (500, 500)
+    img = _green_ground(shape, 4)
+    white = np.float32(0.93)
+    img[:, 170:330, 170:330] = white  # a 160 m thick core at 1 m
+    ring = np.zeros(shape, bool)
+    ring[130:370, 130:370] = True
+    ring[170:330, 170:330] = False
+    img[:, ring] = img[:, ring] * 0.3 + white * 0.7  # 40 m of soft margin, textured
+    img[:, 20:26, 10:490] = 0.6  # a concrete road 6 m wide, clear of the cloud
+    valid = np.ones(shape, bool)
+    hazy = haze_mask(img, valid, bands, 1.0)
+    assert hazy[170:330, 170:330].all()
+    assert hazy[ring].mean() > 0.95
+    assert not hazy[20:26, 10:490].any()
+    core_only = haze_mask(img, valid, bands, 1.0, margin_m=0.0)
+    assert core_only[ring].mean() < 0.5  # the old flag: the core and one cell
+    # a whitish stretch reaching far from the core is flagged only up to margin_m (+ a cell)
+    far = img.copy()
+    far[:, 170:330, 370:500] = far[:, 170:330, 370:500] * 0.3 + white * 0.7
+    grown = haze_mask(far, valid, bands, 1.0)
+    assert grown[170:330, 370:420].all()
+    assert not grown[170:330, 450:500].any()
+    # haze over the whole tile without a thick core: nothing
+    veiled = _green_ground(shape, 5) * 0.3 + white * 0.7
+    assert not haze_mask(veiled, valid, bands, 1.0).any()
+
+
 def test_tile_coverage_matches_the_overlap(tmp_path: Path) -> None:
     full = open_epoch([scene(tmp_path / "full.tif", collar=False)], name="before")
     tiles = plan_tiles(default_border(), km_range=(KM - 1.0, KM + 3.0), corridor_m=300, gsd_m=5)
