@@ -1035,7 +1035,7 @@ def read_pair(
     clouds : shapely geometry, optional
         User cloud polygons in lon/lat; pixels inside are invalid.
     auto_clouds : bool
-        Also flag bright, low-texture areas (:func:`haze_mask`) in either epoch.
+        Also flag thick cloud and its whitish margins (:func:`haze_mask`) in either epoch.
     engine : {"auto", "gdal"}
         How sources are resampled onto the grid (see :func:`read_epoch`).
 

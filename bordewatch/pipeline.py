@@ -151,7 +151,7 @@ class DetectRequest:
     clouds : Path, optional
         Cloud polygons or raster masking both epochs.
     auto_clouds : bool
-        Flag bright, low-texture haze automatically.
+        Flag thick cloud (bright, low-texture) and its whitish margins automatically.
     sun_azimuth : float, optional
         Sun azimuth in degrees (default: estimated per epoch).
     model_path : Path, optional

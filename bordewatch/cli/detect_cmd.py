@@ -138,7 +138,9 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     help="Cloud mask: polygons (any OGR file) or a raster; masked pixels are not analysed.",
 )
 @click.option(
-    "--no-auto-clouds", is_flag=True, help="Do not flag bright, low-texture haze automatically."
+    "--no-auto-clouds",
+    is_flag=True,
+    help="Do not flag thick cloud (bright, low-texture) and its whitish margins automatically.",
 )
 @click.option(
     "--sun-azimuth",
