@@ -26,6 +26,7 @@ __all__ = [
     "line_evidence",
     "line_peaks",
     "max_filter",
+    "neighbour_steps",
     "oriented_energy",
     "scales_for_gsd",
     "to_gray",
@@ -387,6 +388,20 @@ def _block_sum(x: npt.NDArray[np.generic], f: int, axis: int) -> F32:
     for part in parts[1:]:
         out += _edge_strided(x, *part, m, k)
     return out
+
+
+def neighbour_steps(x: npt.NDArray[np.floating], valid: npt.NDArray[np.bool_]) -> npt.NDArray:
+    """Absolute steps between neighbours that are both valid: along rows, then along columns.
+
+    The texture measures of the tower and line tests (their median) use it on strided windows,
+    so that neighbours are ~1 m apart whatever the pixel size.
+    """
+    return np.concatenate(
+        [
+            np.abs(np.diff(x, axis=0))[valid[1:] & valid[:-1]],
+            np.abs(np.diff(x, axis=1))[valid[:, 1:] & valid[:, :-1]],
+        ]
+    )
 
 
 def block_mean(x: npt.NDArray[np.generic], f: int) -> F32:

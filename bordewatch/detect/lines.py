@@ -18,6 +18,7 @@ from shapely.geometry import LineString
 from skimage.filters import apply_hysteresis_threshold
 
 from bordewatch.detect import gaussian
+from bordewatch.detect.evidence import neighbour_steps
 from bordewatch.vectorize import mask_to_polylines, sample_along, sample_along_all, split_by_flags
 
 __all__ = [
@@ -428,9 +429,7 @@ def texture_contrast(
         rows = slice(max(y - half, 0), min(y + half + 1, h), step)
         cols = slice(max(x - half, 0), min(x + half + 1, w), step)
         lg = np.log(np.maximum(np.asarray(gray[rows, cols], np.float64), 0.0) + 0.02)
-        ok = valid[rows, cols]
-        steps.append(np.abs(np.diff(lg, axis=0))[ok[1:] & ok[:-1]])
-        steps.append(np.abs(np.diff(lg, axis=1))[ok[:, 1:] & ok[:, :-1]])
+        steps.append(neighbour_steps(lg, valid[rows, cols]))
     all_steps = np.concatenate(steps)
     return float(np.median(all_steps)) if all_steps.size >= 16 else 0.0
 

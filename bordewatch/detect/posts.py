@@ -57,7 +57,7 @@ from affine import Affine
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from bordewatch.detect.evidence import block_mean
+from bordewatch.detect.evidence import block_mean, neighbour_steps
 
 __all__ = [
     "Tower",
@@ -1170,14 +1170,7 @@ def local_contrast(maps: TowerMaps, rc: F64, box_m: float) -> F64:
             slice(max(r - half, 0), min(r + half + 1, h), step),
             slice(max(c - half, 0), min(c + half + 1, w), step),
         )
-        x = maps.shade[sl].astype(np.float64)
-        v = maps.valid[sl]
-        steps = np.concatenate(
-            [
-                np.abs(np.diff(x, axis=0))[v[1:] & v[:-1]],
-                np.abs(np.diff(x, axis=1))[v[:, 1:] & v[:, :-1]],
-            ]
-        )
+        steps = neighbour_steps(maps.shade[sl].astype(np.float64), maps.valid[sl])
         if steps.size >= 16:
             out[i] = float(np.median(steps))
     return out
