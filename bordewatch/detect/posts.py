@@ -47,6 +47,7 @@ found once per call.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -482,48 +483,66 @@ _DIRS8 = np.array([(math.sin(a), math.cos(a)) for a in np.arange(8) * math.pi / 
 
 def _line_samples(
     shape: tuple[int, ...], r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], half: float
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Row and column indices, shape (pixel, 8, sample), of lines through each pixel.
+) -> npt.NDArray[np.int64]:
+    """Flat indices into a grid of ``shape``, shape (pixel, 8, sample), of lines through each
+    pixel.
 
     The samples lie between ``half / 2`` and ``half`` pixels on both sides in 8 directions,
     outside a compact roof centred on the pixel (clipped to the grid).
     """
-    d = np.arange(max(1.0, half / 2), max(2.0, half) + 0.5)
-    d = np.concatenate([-d, d])
-    rr = np.rint(r[:, None, None] + _DIRS8[None, :, 0, None] * d).astype(np.int64)
-    cc = np.rint(c[:, None, None] + _DIRS8[None, :, 1, None] * d).astype(np.int64)
+    dr, dc = _line_offsets(half)
+    # the offsets rounded for even and for odd pixel indices (rint sends ties to even)
+    rr = r[:, None, None] + dr[r & 1]
+    cc = c[:, None, None] + dc[c & 1]
     np.clip(rr, 0, shape[0] - 1, out=rr)
     np.clip(cc, 0, shape[1] - 1, out=cc)
-    return rr, cc
+    rr *= shape[1]
+    rr += cc
+    return rr
+
+
+@functools.lru_cache(maxsize=8)
+def _line_offsets(half: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Row and column offsets, shape (parity, 8, sample), of :func:`_line_samples`' lines.
+
+    ``rint(n + x)`` is ``n + rint(x)`` for an even whole ``n`` and ``n - 1 + rint(1 + x)`` for
+    an odd one, so the offsets are rounded once per parity rather than per pixel.
+    """
+    d = np.arange(max(1.0, half / 2), max(2.0, half) + 0.5)
+    d = np.concatenate([-d, d])
+    x = _DIRS8[:, :, None] * d  # (8, 2, sample)
+    even = np.rint(x).astype(np.int64)
+    odd = np.rint(1 + x).astype(np.int64) - 1
+    both = np.stack([even, odd])  # (parity, 8, 2, sample)
+    return both[:, :, 0], both[:, :, 1]
 
 
 def _colour_stand_out(
     logratio: F32,
-    r: npt.NDArray[np.int64],
-    c: npt.NDArray[np.int64],
-    lines: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    pix: npt.NDArray[np.int64],
+    lines: npt.NDArray[np.int64],
     first: npt.NDArray[np.int64],
     bar: float,
 ) -> F64:
     """Per pixel: the least colour distance between it and the mean along a line through it,
     0 where below ``bar``.
 
-    ``lines`` are :func:`_line_samples`; the distance is Euclidean between log-ratio vectors
+    ``logratio`` is (band, pixel) over a window, ``pix`` flat indices into it and ``lines``
+    :func:`_line_samples`; the distance is Euclidean between log-ratio vectors
     (all bands), and the direction that comes closest counts: a lane, a road or a field keeps
     its colour along its own direction, a compact roof differs from its surroundings in every
     direction. Direction ``first`` (per pixel; the one along which the roof contrast is
     strongest, a lane's own) is measured first: the least distance is at most that one, so a
     pixel below the bar there is not measured in the other seven.
     """
-    rr, cc = lines
-    v = logratio[:, r, c]
-    i = np.arange(len(r))
-    one = logratio[:, rr[i, first], cc[i, first]].mean(axis=2)
+    v = logratio[:, pix]
+    i = np.arange(len(pix))
+    one = logratio[:, lines[i, first]].mean(axis=2)
     one -= v
-    out = np.zeros(len(r))
+    out = np.zeros(len(pix))
     sel = np.flatnonzero(np.sqrt((one * one).sum(axis=0)) >= bar - 1e-9)
     if len(sel):
-        along = logratio[:, rr[sel], cc[sel]].mean(axis=3)  # (band, pixel, direction)
+        along = logratio[:, lines[sel]].mean(axis=3)  # (band, pixel, direction)
         along -= v[:, sel, None]
         out[sel] = np.sqrt((along * along).sum(axis=0)).min(axis=1)
     out[out < bar] = 0.0
@@ -554,7 +573,8 @@ def _roof_toward_sun(
     if not roof.size or float(roof.max()) < need:  # nothing roof-like enough in reach
         return None
     lab = b.labels[r0:r1, c0:c1]
-    rr, cc = np.indices(lab.shape, dtype=np.float64)
+    rr = np.arange(lab.shape[0], dtype=np.float64)[:, None]
+    cc = np.arange(lab.shape[1], dtype=np.float64)[None, :]
     along = rr * sd[0] + cc * sd[1]
     across = cc * sd[0] - rr * sd[1]
     own = lab == k + 1
@@ -571,19 +591,21 @@ def _roof_toward_sun(
     pix = np.flatnonzero(zone & (roof >= maps.roof_thr))
     if not len(pix):
         return None
-    pix = pix[np.argsort(-roof.ravel()[pix], kind="stable")[:_MAX_ROOF_PIX]]
+    flat_roof = roof.ravel()
+    pix = pix[np.argsort(-flat_roof[pix], kind="stable")[:_MAX_ROOF_PIX]]
     pr_all, pc_all = np.divmod(pix, roof.shape[1])
     lines = _line_samples(roof.shape, pr_all, pc_all, params.roof_box_m / (2 * g))
     # a lane, road or field edge keeps its contrast along its own direction, a compact roof has
     # none around it in any direction: the excess over the best line's mean
-    support = roof[lines].mean(axis=2)  # (pixel, direction)
-    excess = roof.ravel()[pix] - support.max(axis=1).astype(np.float64)
+    support = flat_roof[lines].mean(axis=2)  # (pixel, direction)
+    excess = flat_roof[pix] - support.max(axis=1).astype(np.float64)
     lr = maps.logratio[:, r0:r1, c0:c1]
     if params.roof_colour:
         first = support.argmax(axis=1)
-        colour = _colour_stand_out(lr, pr_all, pc_all, lines, first, params.roof_colour_bar * need)
+        flat_lr = lr.reshape(lr.shape[0], -1)
+        colour = _colour_stand_out(flat_lr, pix, lines, first, params.roof_colour_bar * need)
         # capped by the roof contrast: colour alone (a shadow's, a cloud's) is no roof
-        excess = np.maximum(excess, np.minimum(colour, roof.ravel()[pix]))
+        excess = np.maximum(excess, np.minimum(colour, flat_roof[pix]))
     beyond = np.maximum(tip - along.ravel()[pix] - ring, 0) * (g / max(params.roof_near_m, 1e-6))
     best = int(np.argmax(np.where(excess >= maps.roof_thr, excess / (1 + beyond), -np.inf)))
     pr, pc = int(pr_all[best]), int(pc_all[best])

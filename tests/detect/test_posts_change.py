@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from conftest import make_tile
 
 from bordewatch.detect import posts
@@ -192,13 +193,14 @@ def test_lane_pixels_do_not_stand_out_by_colour() -> None:
     lr = maps.logratio
     rows, cols = np.array([60, 123]), np.array([96, 101])  # on the lane; on the roof
     lines = posts._line_samples(lr.shape[1:], rows, cols, 7.5)
+    flat, pix = lr.reshape(lr.shape[0], -1), rows * lr.shape[2] + cols
     across = np.zeros(2, np.int64)  # measured first: west-east, across the lane
-    lane, roof = posts._colour_stand_out(lr, rows, cols, lines, across, 0.0)
+    lane, roof = posts._colour_stand_out(flat, pix, lines, across, 0.0)
     assert lane < 0.1 < 0.5 < roof
     # a bar above the lane's distance zeroes it; the direction measured first changes nothing
     along = np.full(2, 4, np.int64)  # north-south, along the lane
     for first in (across, along):
-        got = posts._colour_stand_out(lr, rows, cols, lines, first, 0.3)
+        got = posts._colour_stand_out(flat, pix, lines, first, 0.3)
         assert got[0] == 0.0 and got[1] == roof
     assert posts._compact_colour(lr, 123, 101, 0.5, 80.0)
     assert not posts._compact_colour(lr, 60, 96, 0.5, 80.0)  # the lane runs out of the window
@@ -253,3 +255,19 @@ def test_own_crowd_test_end_to_end() -> None:
         before[:, row - 2 : row + 2, col - 2 : col + 2] *= 0.3
     assert _near(_new(before, trees, replace(TowerParams(), own_crowd=-1)), 100, 100)
     assert not _near(_new(before, trees, TowerParams()), 100, 100)
+
+
+@pytest.mark.parametrize(("half", "ties"), [(2.0, False), (5.0, True), (7.5, False)])
+def test_line_samples_match_rounding_each_pixel(half: float, ties: bool) -> None:
+    """The offsets rounded once per parity give the indices of rounding every sample of every
+    pixel (``rint`` sends ties to even, so odd and even pixels differ on half-pixel samples)."""
+    shape = (40, 37)
+    r = np.arange(40, dtype=np.int64).repeat(37)
+    c = np.tile(np.arange(37, dtype=np.int64), 40)
+    d = np.arange(max(1.0, half / 2), max(2.0, half) + 0.5)
+    d = np.concatenate([-d, d])
+    rr = np.rint(r[:, None, None] + posts._DIRS8[None, :, 0, None] * d).astype(np.int64)
+    cc = np.rint(c[:, None, None] + posts._DIRS8[None, :, 1, None] * d).astype(np.int64)
+    want = np.clip(rr, 0, shape[0] - 1) * shape[1] + np.clip(cc, 0, shape[1] - 1)
+    assert np.any(np.abs(posts._DIRS8[:, :, None] * d % 1 - 0.5) < 1e-12) == ties
+    np.testing.assert_array_equal(posts._line_samples(shape, r, c, half), want)
