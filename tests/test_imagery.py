@@ -337,6 +337,28 @@ def test_haze_mask_grows_into_a_clouds_whitish_margin_only() -> None:
     assert not haze_mask(veiled, valid, bands, 1.0).any()
 
 
+def test_haze_mask_keeps_snow_that_shows_the_other_epochs_ground() -> None:
+    """Snow and thick cloud are both bright and flat; under snow the other epoch's ground still
+    shows (a road, field edges, faintly), under thick cloud nothing does. Given the other epoch,
+    only the cloud is flagged."""
+    bands = ("red", "green", "blue")
+    shape = (400, 400)
+    ground = _green_ground(shape, 6)
+    ground[:, 100:400:60, :] *= 0.4  # field edges and tracks every 60 m, both epochs
+    ground[:, :, 195:201] = 0.25  # a dark road, both epochs
+    white = np.float32(0.97)
+    snow = ground * 0.15 + white * 0.85
+    snow[:, :, 195:201] = 0.3  # ploughed
+    cloud = ground.copy()
+    cloud[:, 80:320, 80:320] = white + 0.0 * ground[:, 80:320, 80:320]
+    valid = np.ones(shape, bool)
+    assert haze_mask(snow, valid, bands, 1.0).mean() > 0.5  # without the other epoch: flagged
+    assert not haze_mask(snow, valid, bands, 1.0, other=ground).any()
+    hazy = haze_mask(cloud, valid, bands, 1.0, other=ground)
+    assert hazy[80:320, 80:320].all()
+    assert np.array_equal(hazy, haze_mask(cloud, valid, bands, 1.0))
+
+
 def test_tile_coverage_matches_the_overlap(tmp_path: Path) -> None:
     full = open_epoch([scene(tmp_path / "full.tif", collar=False)], name="before")
     tiles = plan_tiles(default_border(), km_range=(KM - 1.0, KM + 3.0), corridor_m=300, gsd_m=5)
