@@ -870,8 +870,8 @@ class BeltEvidence:
     after, before, diff : ndarray
         Oriented band strength (either polarity) of each epoch and of ``after - before``, in
         background units (>= 0).
-    peak_diff : ndarray of bool
-        Ridge of ``diff`` (non-maximum suppression across the band).
+    peak_diff, peak_after : ndarray of bool
+        Ridge of ``diff`` and of ``after`` (non-maximum suppression across the band).
     water : ndarray of bool
         Water or its changing banks (dark, smooth in either epoch, dilated): no new lines there.
     factor : int
@@ -884,6 +884,7 @@ class BeltEvidence:
     peak_diff: npt.NDArray[np.bool_]
     water: npt.NDArray[np.bool_]
     factor: int
+    peak_after: npt.NDArray[np.bool_] | None = None
 
 
 BELT_SIGMA_M = 1.8
@@ -937,6 +938,7 @@ def belt_evidence(
     shape = za.shape
     best = [np.full(shape, -np.inf, np.float32) for _ in range(3)]
     orient = np.zeros(shape, np.int8)
+    orient_a = np.zeros(shape, np.int8)
     n = BELT_STEPS
     for k in range(n_orient):
         th = np.pi * k / n_orient
@@ -951,10 +953,11 @@ def belt_evidence(
         grd.append(grd[0] - grd[1])
         for i in range(3):
             u = np.abs(acr[i]) - np.abs(grd[i])
-            if i == 2:
+            if i != 1:
                 # increasing k: the last strict improvement is the largest improving k
                 better = u > best[i]
-                np.maximum(orient, better.view(np.int8) * np.int8(k), out=orient)
+                o = orient if i == 2 else orient_a
+                np.maximum(o, better.view(np.int8) * np.int8(k), out=o)
             np.fmax(best[i], u, out=best[i])
     margin = int(np.ceil(3 * sigma)) + 2
     good = _eroded(wvalid, margin)
@@ -971,4 +974,5 @@ def belt_evidence(
         peak_diff=line_peaks(ud, orient, n_orient) & good & ~water,
         water=water,
         factor=f,
+        peak_after=line_peaks(ua, orient_a, n_orient) & good & ~water,
     )
