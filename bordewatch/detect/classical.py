@@ -584,6 +584,15 @@ in-memory tuning tiles (1 m, demo seeds 500-511, nothing_new 500-507) new pieces
 had |before / after| <= 0.27; false ones on nothing_new 0.08-16.8 (4 of 5 above 0.4)."""
 
 
+NEW_FENCE_SEEN_LOG = 0.1
+"""A new fence piece whose line stood out in the *before* by at least this log ratio (~10 %,
+either sign; :func:`~bordewatch.detect.lines.log_contrast`) was there already, however much more
+it stands out after: under snow a road that was grey among dark fields stands out several times
+more, as a dark band on white, than it did. Through the pipeline on tuning scenes (hard 540-543,
+demo 600-605) new pieces matching a true new fence had |before| <= 0.066; false ones on roads
+and on existing or upgraded fences 0.08-0.21."""
+
+
 NEW_LANE_MAX_BEFORE = 0.6
 """The same for a new patrol lane, its contrast in units of each epoch's texture contrast.
 Higher than a fence's: a lane is wider than the 1 m core
@@ -601,7 +610,7 @@ def _drop_seen_before(
     gsd: float,
 ) -> list[tuple[str, LinePiece]]:
     """Drop ``new`` fences and lanes the *before* showed already (``NEW_FENCE_MAX_BEFORE``,
-    ``NEW_LANE_MAX_BEFORE``).
+    ``NEW_FENCE_SEEN_LOG``, ``NEW_LANE_MAX_BEFORE``).
 
     A lane's contrast in each epoch is taken relative to that epoch's texture contrast around it
     (:func:`~bordewatch.detect.lines.texture_contrast`): haze over the *after* dims a new wide
@@ -613,6 +622,8 @@ def _drop_seen_before(
         if p.status == "new" and cls in ("fence", "patrol_lane"):
             before, after = log_contrast(p.line, gb, gsd), log_contrast(p.line, ga, gsd)
             limit = NEW_FENCE_MAX_BEFORE
+            if cls != "patrol_lane" and abs(before) >= NEW_FENCE_SEEN_LOG:
+                continue
             if cls == "patrol_lane":
                 before /= max(texture_contrast(p.line, gb, valid, gsd), 1e-6)
                 after /= max(texture_contrast(p.line, ga, valid, gsd), 1e-6)

@@ -83,3 +83,19 @@ def test_new_lanes_have_their_own_limit():
     hazy = 0.3 * after + 0.14
     assert classical._drop_seen_before(lane, (half, hazy), VALID, 1.0) == lane
     assert abs(log_contrast(LINE, half, 1.0)) >= 0.6 * abs(log_contrast(LINE, hazy, 1.0))
+
+
+def test_a_line_that_stood_out_before_is_not_new_however_strong_after():
+    """Under snow an old road (a little brighter than dark fields before) is a dark band on
+    white: many times its old contrast, yet it was there (``NEW_FENCE_SEEN_LOG``)."""
+    before = _ground(0.15, seed=7)
+    before[39:42] *= 1.2  # log 0.18 before
+    after = _ground(0.85, seed=8)
+    after[39:42] *= 0.3  # log -1.2 after: the relative test alone keeps it
+    assert abs(log_contrast(LINE, before, 1.0)) < classical.NEW_FENCE_MAX_BEFORE * abs(
+        log_contrast(LINE, after, 1.0)
+    )
+    assert classical._drop_seen_before(_piece(), (before, after), VALID, 1.0) == []
+    faint = _ground(0.15, seed=7)
+    faint[39:42] *= 1.05  # log 0.05 before: new
+    assert classical._drop_seen_before(_piece(), (faint, after), VALID, 1.0) == _piece()
