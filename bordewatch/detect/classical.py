@@ -204,14 +204,11 @@ def _absent_before(
     ``params.present`` and below half their *after* evidence, over ~12 m) are new candidates
     where no new piece of the difference (``changed``) lies. They pass the same tests
     afterwards as those: lane edges, step edges, change at the line, seen before, observable.
-    No change-score support is required here (a neutral 0.5 enters the score); the change at
-    the line is tested later. Lines only the *before* shows are not looked for this way: under
+    No change-score support is required here (``change=None``: a neutral 0.5 enters the score);
+    the change at the line is tested later. Lines only the *before* shows are not looked for this way: under
     snow every field edge of the *before* would read as removed.
     """
-    neutral = np.broadcast_to(np.float32(0.5), after.shape)
-    found = classify_lines(
-        inventory, after, before, neutral, replace(params, min_change=0.0), gsd, absent_status="new"
-    )
+    found = classify_lines(inventory, after, before, None, params, gsd, absent_status="new")
     new = [p.line for p in changed if p.status == "new"]
     taken = shapely.union_all(new).buffer(AFTER_ONLY_CLEAR_M / gsd) if new else None
     min_px = params.min_length_m / gsd

@@ -115,7 +115,7 @@ def classify_lines(
     lines: list[LineString],
     this: F32,
     other: F32,
-    change: F32,
+    change: F32 | None,
     params: LineParams,
     gsd_m: float,
     *,
@@ -129,8 +129,9 @@ def classify_lines(
         Pixel-coordinate polylines of this epoch.
     this, other : ndarray of float32
         Line strength of this and of the other epoch (same class).
-    change : ndarray of float32
-        Change score (NaN where invalid).
+    change : ndarray of float32 or None
+        Change score (NaN where invalid). None: no change evidence; absent pieces need no
+        support and score with a neutral 0.5.
     params : LineParams
     gsd_m : float
     absent_status : {"new", "removed"}
@@ -143,11 +144,12 @@ def classify_lines(
         ``absent_status == "new"``: the after line is much stronger and the pixels changed).
     """
     tol = max(1, round(1.5 / gsd_m))
-    chg = np.nan_to_num(change)
+    maps = (this, other) if change is None else (this, other, np.nan_to_num(change))
+    radii = (1, tol, tol)[: len(maps)]
     window = round(12.0 / gsd_m) | 1
     out: list[LinePiece] = []
     for line in lines:
-        d, (a, b, c) = sample_along_all(line, (this, other, chg), (1, tol, tol))
+        d, (a, b, *c) = sample_along_all(line, maps, radii)
         present = (b >= params.present) | (b >= 0.5 * a)
         flags = _smooth_flags(present, window)
         xy = shapely.get_coordinates(line)
@@ -155,12 +157,13 @@ def classify_lines(
             if np.array_equal(shapely.get_coordinates(piece), xy):  # uncut: same samples
                 pa, pb, pc = a, b, c
             else:
-                _, (pa, pb, pc) = sample_along_all(piece, (this, other, chg), (1, tol, tol))
-            support = float(np.mean(pc))
+                _, (pa, pb, *pc) = sample_along_all(piece, maps, radii)
+            support = float(np.mean(pc[0])) if pc else 0.5
             strength = float(np.mean(pa))
             if flag == 0:
                 # new or removed things change the pixels they stand on: require that support
-                if piece.length * gsd_m < params.min_length_m or support < params.min_change:
+                short = piece.length * gsd_m < params.min_length_m
+                if short or (pc and support < params.min_change):
                     continue
                 out.append(LinePiece(absent_status, _score(strength, support, params.high), piece))
                 continue
