@@ -617,10 +617,11 @@ def _drop_seen_before(
     out = []
     for cls, p in items:
         if p.status == "new" and cls in ("fence", "patrol_lane"):
-            before, after = log_contrast(p.line, gb, gsd), log_contrast(p.line, ga, gsd)
-            limit = NEW_FENCE_MAX_BEFORE
-            if cls != "patrol_lane" and abs(before) >= NEW_FENCE_SEEN_LOG:
+            before = log_contrast(p.line, gb, gsd)
+            if cls == "fence" and abs(before) >= NEW_FENCE_SEEN_LOG:
                 continue
+            after = log_contrast(p.line, ga, gsd)
+            limit = NEW_FENCE_MAX_BEFORE
             if cls == "patrol_lane":
                 before /= max(texture_contrast(p.line, gb, valid, gsd), 1e-6)
                 after /= max(texture_contrast(p.line, ga, valid, gsd), 1e-6)
