@@ -99,8 +99,9 @@ class TowerParams:
         Least log-darkness of a shadow pixel (0.25: 22 % darker than the local mean).
     dark_z : float
         ... and at least this many robust standard deviations of the tile's darkness. Fields
-        and crops make that spread large at 1 m (0.11-0.16 log units on the demo and hoeryong
-        tuning tiles), so 4 of them (0.45-0.65) left most new shadows below the bar; with 3,
+        and crops make that spread large at 1 m (0.08-0.13 log units on the demo and hoeryong
+        tuning tiles), and 4 of them (a bar at 0.33-0.51) left most true new towers of those
+        tiles without even a candidate (a stage funnel: 10 of 27 on demo); with 3,
         through the pipeline on tuning scenes (2 km each; demo and nothing_new 600-603,
         hoeryong 600-601, hard 540-542), true new towers found went 1 -> 4 (demo) and 8 -> 11
         (hoeryong), false ones 4 -> 1 (hard) and 0 -> 0 (the others); no line changed.
