@@ -98,13 +98,7 @@ class TowerParams:
     dark : float
         Least log-darkness of a shadow pixel (0.25: 22 % darker than the local mean).
     dark_z : float
-        ... and at least this many robust standard deviations of the tile's darkness. Fields
-        and crops make that spread large at 1 m (0.08-0.13 log units on the demo and hoeryong
-        tuning tiles), and 4 of them (a bar at 0.33-0.51) left most true new towers of those
-        tiles without even a candidate (a stage funnel: 10 of 27 on demo); with 3,
-        through the pipeline on tuning scenes (2 km each; demo and nothing_new 600-603,
-        hoeryong 600-601, hard 540-542), true new towers found went 1 -> 4 (demo) and 8 -> 11
-        (hoeryong), false ones 4 -> 1 (hard) and 0 -> 0 (the others); no line changed.
+        ... and at least this many robust standard deviations of the tile's darkness.
     min_area_m2, max_area_m2 : float
         Area of a tower shadow.
     max_length_m, max_width_m : float
@@ -223,7 +217,7 @@ class TowerParams:
     background_m: float = 25.0
     tophat_m: float = 0.0
     dark: float = 0.25
-    dark_z: float = 3.0
+    dark_z: float = 4.0
     min_area_m2: float = 2.5
     max_area_m2: float = 220.0
     max_length_m: float = 32.0

@@ -257,31 +257,6 @@ def test_own_crowd_test_end_to_end() -> None:
     assert not _near(_new(before, trees, TowerParams()), 100, 100)
 
 
-def _fields(seed: int, spread: float = 0.18) -> np.ndarray:
-    """Green ground in 4 m patches whose brightness varies by ``spread`` (log), like crops."""
-    rng = np.random.default_rng(seed)
-    patches = np.kron(np.exp(rng.normal(scale=spread, size=(50, 50))), np.ones((4, 4)))
-    img = np.empty((3, *SHAPE), np.float32)
-    for b, v in enumerate((0.24, 0.33, 0.2)):
-        img[b] = v * patches * (1 + rng.normal(scale=0.03, size=SHAPE))
-    return img
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_faint_new_shadow_among_patchy_fields_is_found(seed: int) -> None:
-    """A new tower whose shadow is 45 % darker than its ground, among fields whose patches
-    spread by 18 %: the darkness bar is 3 robust spreads of the tile's darkness, not 4 (which
-    put it above this shadow), and the patches alone give no new tower."""
-    before = _fields(seed)
-    noise = np.random.default_rng(100 + seed).normal(scale=0.03, size=SHAPE)
-    after = (before * (1 + noise)).astype(np.float32)
-    assert not _new(before, after, TowerParams())
-    _tower(after, 100, 100)
-    after[:, 88:98, 98:102] *= 0.55 / 0.3  # _tower's 70 % darker shadow made 45 %
-    assert _near(_new(before, after, TowerParams()), 100, 100)
-    assert not _near(_new(before, after, replace(TowerParams(), dark_z=4.0)), 100, 100)
-
-
 @pytest.mark.parametrize(("half", "ties"), [(2.0, False), (5.0, True), (7.5, False)])
 def test_line_samples_match_rounding_each_pixel(half: float, ties: bool) -> None:
     """The offsets rounded once per parity give the indices of rounding every sample of every
