@@ -72,6 +72,7 @@ __all__ = [
     "find_towers",
     "local_contrast",
     "loose_tower_params",
+    "new_tower_candidates",
     "north_pixel_dir",
     "pixel_dir_to_azimuth",
     "shadow_direction",
@@ -1057,9 +1058,7 @@ def detect_towers(
     f = working_factor(gsd, params)
     if f > 1:  # towers are 2-8 m: found on f x f block means, placed back on the full grid
         found, dirs = detect_towers(
-            block_mean(before, f),
-            block_mean(after, f),
-            block_mean(valid.astype(np.float32), f) >= 1.0,
+            *_block_means(before, after, valid, f),
             bands,
             gsd * f,
             params,
@@ -1069,7 +1068,7 @@ def detect_towers(
         return [(st, sc, _on_full_grid(t, f)) for st, sc, t in found], dirs
     mb = tower_maps(before, valid, bands, gsd, params)
     ma = tower_maps(after, valid, bands, gsd, params)
-    shift = 2 * max(1, round(params.change_shift_m / gsd)) + 1
+    shift = _change_window(gsd, params)
     da = shadow_dirs[1] if shadow_dirs[1] is not None else estimate_shadow_dir(ma, params)
     db = shadow_dirs[0] if shadow_dirs[0] is not None else estimate_shadow_dir(mb, params)
     new_a, da = find_towers(change_maps(ma, mb, shift, params), params, da, north=north)
@@ -1106,6 +1105,66 @@ def detect_towers(
     if params.inventory:
         out += _inventory(ma, mb, out, params, da, db, north, towers_of=solo)
     return out, (db, da)
+
+
+def new_tower_candidates(
+    before: F32,
+    after: F32,
+    valid: npt.NDArray[np.bool_],
+    bands: tuple[str, ...],
+    gsd: float,
+    params: TowerParams,
+    *,
+    north: tuple[float, float],
+    shadow_dir: tuple[float, float] | None = None,
+) -> list[Tower]:
+    """*after*'s new-tower candidates before the later tests of :func:`detect_towers`.
+
+    Compact new shadows with a roof past the new-roof bar (:func:`find_towers` on the change
+    maps) where the *before* could have shown the tower's absence (:func:`_observable`), in
+    full-grid pixel coordinates. :func:`detect_towers` goes on with its own tests (crowds,
+    darkening, the other epoch's towers, confirmation in the own epoch), which keep about as
+    many false candidates as true ones; other evidence (the hybrid method's network) can
+    confirm them instead. ``shadow_dir`` is the *after*'s anti-sun direction (None: estimated).
+    """
+    if gsd >= params.max_gsd_m:
+        return []
+    f = working_factor(gsd, params)
+    if f > 1:
+        found = new_tower_candidates(
+            *_block_means(before, after, valid, f),
+            bands,
+            gsd * f,
+            params,
+            north=north,
+            shadow_dir=shadow_dir,
+        )
+        return [_on_full_grid(t, f) for t in found]
+    mb = tower_maps(before, valid, bands, gsd, params)
+    ma = tower_maps(after, valid, bands, gsd, params)
+    da = shadow_dir if shadow_dir is not None else estimate_shadow_dir(ma, params)
+    found, _ = find_towers(
+        change_maps(ma, mb, _change_window(gsd, params), params), params, da, north=north
+    )
+    bar = _new_roof_bar(ma, params)
+    cand = _observable([("new", _score(t), t) for t in found if t.roof >= bar], ma, mb, params)
+    return [c[2] for c in cand]
+
+
+def _block_means(
+    before: F32, after: F32, valid: npt.NDArray[np.bool_], f: int
+) -> tuple[F32, F32, npt.NDArray[np.bool_]]:
+    """Both epochs and the valid mask on ``f`` x ``f`` blocks (a block is valid when all is)."""
+    return (
+        block_mean(before, f),
+        block_mean(after, f),
+        block_mean(valid.astype(np.float32), f) >= 1.0,
+    )
+
+
+def _change_window(gsd: float, params: TowerParams) -> int:
+    """Side in pixels of the window the change maps take the other epoch's maximum over."""
+    return 2 * max(1, round(params.change_shift_m / gsd)) + 1
 
 
 def working_factor(gsd: float, params: TowerParams) -> int:

@@ -71,3 +71,54 @@ def test_classical_detections_stay_and_only_confident_network_fences_are_added(
     monkeypatch.setattr(hybrid, "predict_tile", lambda p, net: on_top)
     out = hybrid.detect_hybrid(pair, DetectConfig(method="hybrid"))
     assert out.detections == classical.detections
+
+
+def test_network_confirms_classical_tower_candidates_only(monkeypatch) -> None:
+    """A classical new-tower candidate is added where the network's tower probability near it
+    reaches the bar; not where it is low, and not beside a tower the classical path reported."""
+    from bordewatch.detect.posts import Tower
+
+    pair = _pair()
+    x0, y0 = 500_000.0, 4_600_000.0
+    cands = [Tower(60.0, 60.0, 0.8, 0.5, 52.0, 60.0), Tower(140.0, 140.0, 0.8, 0.5, 132.0, 140.0)]
+    monkeypatch.setattr(hybrid, "new_tower_candidates", lambda *a, **k: cands)
+    proba = np.zeros((len(m.CLASSES), *pair.valid.shape), np.float32)
+    proba[0] = 1.0
+    proba[3, 58:61, 61:64] = 0.9  # within 3 m of the first candidate only
+    kept = [Detection("fence", "new", 0.7, shapely.LineString([(x0, y0 - 10), (x0 + 90, y0 - 10)]))]
+    got = hybrid.confirmed_towers(pair, DetectConfig(method="hybrid"), proba, kept)
+    assert len(got) == 1 and got[0].cls == "watchtower" and got[0].status == "new"
+    assert got[0].geometry.distance(shapely.Point(x0 + 60.5, y0 - 60.5)) < 1e-6
+    assert got[0].score == 0.9
+    # the classical path already has a tower there: nothing added twice
+    there = Detection("watchtower", "new", 0.8, shapely.Point(x0 + 62, y0 - 62))
+    assert hybrid.confirmed_towers(pair, DetectConfig(method="hybrid"), proba, [there]) == []
+    proba[3] = 0.2  # a network that does not see towers confirms none
+    assert hybrid.confirmed_towers(pair, DetectConfig(method="hybrid"), proba, kept) == []
+
+
+def test_new_tower_candidates_find_a_new_tower_and_nothing_unchanged() -> None:
+    """The candidates (before the classical path's later tests) include a plain new tower at its
+    roof, on the full grid at 0.5 m too; an unchanged pair gives none."""
+    from bordewatch.detect.classical import TOWER_PARAMS
+    from bordewatch.detect.posts import new_tower_candidates, north_pixel_dir
+
+    for gsd in (1.0, 0.5):
+        n = round(200 / gsd)
+        pair = _pair((n, n), gsd)
+        rng = np.random.default_rng(3)
+        before = (pair.before * (1 + rng.normal(scale=0.03, size=pair.before.shape))).astype(
+            np.float32
+        )
+        after = before.copy()
+        r, c, k = round(100 / gsd), round(100 / gsd), round(2 / gsd)
+        after[:, r - k - round(10 / gsd) : r - k, c - k : c + k] *= 0.3  # shadow to the north
+        after[:, r - k : r + k, c - k : c + k] = 0.8  # roof
+        north = north_pixel_dir(pair.tile.affine)
+        kw = {"north": north, "shadow_dir": (-1.0, 0.0)}
+        got = new_tower_candidates(before, after, pair.valid, pair.bands, gsd, TOWER_PARAMS, **kw)
+        assert any(abs(t.row - r) * gsd <= 3 and abs(t.col - c) * gsd <= 3 for t in got), gsd
+        assert (
+            new_tower_candidates(before, before, pair.valid, pair.bands, gsd, TOWER_PARAMS, **kw)
+            == []
+        )
