@@ -76,10 +76,11 @@ TOWER_SUPPORT = 0.5
 
 On the classical candidates past the roof bar of tuning scenes (in memory, per tile; demo
 600-603, the embedded demo (seed 0), hoeryong 600-601, nothing_new 600-603, hard 540-541) the
-network's probability was >= 0.5 at 25 of 47 true and 6 of 704 false ones. Through the pipeline (2 km scenes; the
-embedded demo 10 km) new towers right / false, classical -> hybrid: demo 600-603 1 / 0 -> 6 / 1,
-hoeryong 8 / 0 -> 11 / 0, embedded demo 10 / 1 -> 10 / 5, nothing_new 0 / 0 -> 0 / 0, hard
-540-541 0 / 4 -> 0 / 4. The bar hardly matters (0.3-0.9 changed at most one)."""
+network's probability was >= 0.5 at 25 of 47 true and 6 of 704 false ones. Through the pipeline
+(2 km scenes; the embedded demo 10 km) new towers right / false, classical -> hybrid: demo
+600-603 1 / 0 -> 6 / 1, hoeryong 8 / 0 -> 11 / 0, embedded demo 10 / 1 -> 10 / 5, nothing_new
+0 / 0 -> 0 / 0, hard 540-541 0 / 4 -> 0 / 4. The bar hardly matters (0.3-0.9 changed at most
+one). Held-out: ``benchmarks/ACCURACY.md``."""
 _CLASS_CHANNEL = {name: i for i, name in enumerate(CLASSES)}
 
 
