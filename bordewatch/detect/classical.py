@@ -501,6 +501,13 @@ def _lanes(
     return [(cls, replace(p, line=_to_full(p.line, f))) for cls, p in items]
 
 
+def given_shadow_dir(config: DetectConfig, affine: Affine) -> tuple[float, float] | None:
+    """The anti-sun direction on the tile grid from ``--sun-azimuth``, or None (estimate it)."""
+    if config.sun_azimuth_deg is None:
+        return None
+    return sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
+
+
 def _towers(
     pair: TilePair, scales: Scales, config: DetectConfig, affine: Affine
 ) -> tuple[list[tuple[str, float, Tower]], tuple[float | None, float | None]]:
@@ -508,9 +515,7 @@ def _towers(
 
     The anti-sun direction is ``--sun-azimuth`` where given, else estimated per epoch.
     """
-    known = None
-    if config.sun_azimuth_deg is not None:
-        known = sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
+    known = given_shadow_dir(config, affine)
     out, used = detect_towers(
         pair.before,
         pair.after,

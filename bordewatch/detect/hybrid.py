@@ -38,7 +38,7 @@ from scipy import ndimage
 from shapely.geometry import Point
 
 from bordewatch.detect import register_method
-from bordewatch.detect.classical import TOWER_PARAMS, detect_classical
+from bordewatch.detect.classical import TOWER_PARAMS, detect_classical, given_shadow_dir
 from bordewatch.detect.model import (
     CLASSES,
     any_change,
@@ -46,11 +46,7 @@ from bordewatch.detect.model import (
     load_model,
     predict_tile,
 )
-from bordewatch.detect.posts import (
-    new_tower_candidates,
-    north_pixel_dir,
-    sun_azimuth_to_pixel_dir,
-)
+from bordewatch.detect.posts import new_tower_candidates, north_pixel_dir
 from bordewatch.imagery import TilePair
 from bordewatch.results import DetectConfig, Detection, DetectorOutput
 from bordewatch.vectorize import to_tile_crs
@@ -148,9 +144,6 @@ def confirmed_towers(
     """Classical new-tower candidates the network confirms, none within :data:`MATCH_M` of a
     tower in ``kept`` or of one another; scored by the network's support."""
     affine = pair.tile.affine
-    known = None
-    if config.sun_azimuth_deg is not None:
-        known = sun_azimuth_to_pixel_dir(config.sun_azimuth_deg, affine)
     candidates = new_tower_candidates(
         pair.before,
         pair.after,
@@ -159,7 +152,7 @@ def confirmed_towers(
         pair.gsd_m,
         TOWER_PARAMS,
         north=north_pixel_dir(affine),
-        shadow_dir=known,
+        shadow_dir=given_shadow_dir(config, affine),
     )
     towers = [d.geometry for d in kept if d.cls == "watchtower"]
     reach = max(1, round(3.0 / pair.gsd_m))
