@@ -54,11 +54,13 @@ def trace_skeleton(skel: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]
 
     Notes
     -----
-    Neighbour counts and, for pixels with exactly two neighbours, both neighbours are gathered
-    once for the skeleton pixels only (vectorised); the walks along such pixels then follow
-    plain integer links. Walks only start from nodes (degree != 2), or from an unvisited
-    pixel of a loop without nodes, so an edge into or out of a degree-2 pixel is never met
-    twice by walks, and only edges that touch a node need remembering.
+    Pixels with other than two skeleton neighbours are *nodes*; the others form chains between
+    nodes (or closed loops without any). A path is one chain with the nodes at its ends,
+    listed from the end whose (node index, neighbour direction in ``_OFFSETS``) comes first,
+    in that order; loops without nodes follow, from their first pixel (flat index). Chains are
+    ordered without a walk per pixel: each chain pixel, entered from either neighbour, points
+    to its successor, and pointer jumping (``log2`` of the longest chain rounds) gives every
+    pixel its chain's far end and its distance to it.
 
     Examples
     --------
@@ -76,79 +78,120 @@ def trace_skeleton(skel: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]
     if pix.size == 0:
         return []
     around = flat[pix[:, None] + nbr[None, :]]  # (n, 8): which neighbours are skeleton
-    deg = around.sum(axis=1)
-    is_node = deg != 2
-    node = set(pix[is_node].tolist())
-    # the two neighbours of each degree-2 pixel, in _OFFSETS order
+    is_node = around.sum(axis=1) != 2
+    node_flag = np.zeros(flat.size, bool)
+    node_flag[pix[is_node]] = True
+    # chain pixels and their two neighbours (first and last in _OFFSETS order)
     two = pix[~is_node]
-    first = np.argmax(around[~is_node], axis=1)
-    second = 7 - np.argmax(around[~is_node][:, ::-1], axis=1)
-    link_a = dict(zip(two.tolist(), (two + nbr[first]).tolist()))
-    link_b = dict(zip(two.tolist(), (two + nbr[second]).tolist()))
-    node_edges: set[tuple[int, int]] = set()  # walked edges that touch a node
-    paths: list[list[int]] = []
-
-    def walk(start: int, nxt: int) -> list[int]:
-        path = [start, nxt]
-        node_edges.add((start, nxt))
-        node_edges.add((nxt, start))
-        prev, cur = start, nxt
-        while cur not in node:
-            a = link_a[cur]
-            step = link_b[cur] if a == prev else a
-            path.append(step)
-            prev, cur = cur, step
-            if cur == start:
-                break
-        if cur in node:
-            node_edges.add((prev, cur))
-            node_edges.add((cur, prev))
-        return path
-
-    node_flags = dict(zip(pix[is_node].tolist(), around[is_node].tolist()))
-    nbr_list = nbr.tolist()
-    for start in sorted(node):
-        row = node_flags[start]
-        for j in range(8):
-            n = start + nbr_list[j]
-            # node-to-node steps inside a junction cluster are not paths
-            if row[j] and n not in node and (start, n) not in node_edges:
-                paths.append(walk(start, n))
-    # closed loops without any node
-    seen = np.zeros(flat.size, bool)
-    for p in paths:
-        seen[p] = True
-    for start in pix[~seen[pix]].tolist():
-        if seen[start] or start in node:
-            continue
-        path = walk(start, link_a[start])
-        seen[path] = True
-        paths.append(path)
-    paths = [p for p in paths if len(p) >= 2]
-    if not paths:
+    n_two = two.size
+    if n_two == 0:
         return []
-    flat_idx = np.fromiter(itertools.chain.from_iterable(paths), dtype=np.int64)
-    xy = np.empty((flat_idx.size, 2), dtype=np.float64)
-    xy[:, 0] = flat_idx % width - 1
-    xy[:, 1] = flat_idx // width - 1
-    cuts = np.cumsum([len(p) for p in paths])[:-1]
-    return np.split(xy, cuts)
+    ar2 = around[~is_node]
+    ends = np.stack(
+        [two + nbr[np.argmax(ar2, axis=1)], two + nbr[7 - np.argmax(ar2[:, ::-1], axis=1)]],
+        axis=1,
+    )  # (pixel, side)
+    index = np.full(flat.size, -1, dtype=np.int64)
+    index[two] = np.arange(n_two)
+    # state 2 i + s: at chain pixel i, entered from its neighbour on side s, leaving by the
+    # other side; its successor is the state of the pixel left to (-1 where that is a node)
+    leave = ends[:, ::-1].ravel()  # the pixel each state moves to
+    into = index[leave]
+    nxt = np.where(into >= 0, 2 * into, -1)
+    here = np.repeat(two, 2)
+    nxt[into >= 0] += (ends[into[into >= 0], 0] != here[into >= 0]).astype(np.int64)
+    # pointer jumping: root = the chain's last state, rank = steps from the state to it
+    root = np.where(nxt >= 0, nxt, np.arange(2 * n_two))
+    rank = (nxt >= 0).astype(np.int64)
+    active = np.flatnonzero(nxt >= 0)
+    for _ in range(int(2 * n_two).bit_length() + 1):
+        if active.size == 0:
+            break
+        ahead = root[active]
+        rank[active] += rank[ahead]
+        root[active] = root[ahead]
+        active = active[nxt[root[active]] >= 0]  # not yet at its chain's last state
+    on_loop = np.zeros(2 * n_two, bool)
+    on_loop[active] = True  # still jumping: a loop without nodes
+    pieces: list[npt.NDArray[np.int64]] = []  # flat indices of the paths, end to end
+    sizes: list[int] = []
+    # entries: a chain pixel's side that touches a node, keyed (node, direction from it)
+    side_node = node_flag[ends].ravel()  # per state: entered from a node
+    entry = np.flatnonzero(side_node & ~on_loop)
+    if entry.size:
+        node_of = ends.ravel()[entry]
+        j = _direction_index(here[entry] - node_of, nbr)
+        key = node_of * 8 + j
+        # the same chain entered from its other end: the reverse of its last state
+        partner = root[entry] ^ 1
+        key_of = np.full(2 * n_two, -1, dtype=np.int64)
+        key_of[entry] = key
+        first = key < key_of[partner]
+        start, key = entry[first], key[first]
+        order = np.argsort(key, kind="stable")
+        start = start[order]
+        # every state of the chosen directions, by path then from the entry on
+        path_of = np.full(2 * n_two, -1, dtype=np.int64)
+        path_of[root[start]] = np.arange(start.size)
+        member = np.flatnonzero(path_of[root] >= 0)
+        pid = path_of[root[member]]
+        seq = np.lexsort((-rank[member], pid))
+        member, pid = member[seq], pid[seq]
+        lengths = rank[start] + 1
+        last = root[start]
+        term = leave[last]  # the node each path ends at
+        # the flat indices of each path: its entry node, its chain pixels, its end node
+        offsets = np.concatenate([[0], np.cumsum(lengths + 2)])
+        flat_idx = np.empty(int(offsets[-1]), dtype=np.int64)
+        flat_idx[offsets[:-1]] = node_of[first][order]
+        flat_idx[offsets[1:] - 1] = term
+        inner = np.ones(flat_idx.size, bool)
+        inner[offsets[:-1]] = False
+        inner[offsets[1:] - 1] = False
+        flat_idx[inner] = here[member]
+        pieces.append(flat_idx)
+        sizes += (lengths + 2).tolist()
+    if on_loop.any():
+        loops = np.flatnonzero(on_loop[0::2] | on_loop[1::2])
+        seen = np.zeros(n_two, bool)
+        for i in loops.tolist():
+            if seen[i]:
+                continue
+            first_px = int(two[i])
+            path = [first_px]
+            prev, cur = first_px, int(ends[i, 0])
+            while True:
+                path.append(cur)
+                if cur == first_px:
+                    break
+                k = int(index[cur])
+                seen[k] = True
+                a = int(ends[k, 0])
+                prev, cur = cur, (int(ends[k, 1]) if a == prev else a)
+            seen[i] = True
+            pieces.append(np.array(path, dtype=np.int64))
+            sizes.append(len(path))
+    if not sizes:
+        return []
+    flat_all = np.concatenate(pieces)
+    xy = np.empty((flat_all.size, 2), dtype=np.float64)
+    xy[:, 0] = flat_all % width - 1
+    xy[:, 1] = flat_all // width - 1
+    bounds = np.cumsum([0, *sizes]).tolist()
+    return [xy[a:b] for a, b in itertools.pairwise(bounds)]  # views, as np.split gives
 
 
-def _direction(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> np.ndarray:
-    """Unit vector pointing outwards from one end of a polyline, fitted over ``reach`` px."""
-    pts = coords[::-1] if at_end else coords
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    k = int(np.searchsorted(cum, reach))
-    k = min(max(k, 1), len(pts) - 1)
-    v = pts[0] - pts[k]
-    n = float(np.hypot(*v))
-    return v / n if n > 0 else np.zeros(2)
+def _direction_index(
+    step: npt.NDArray[np.int64], nbr: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Index in ``_OFFSETS`` of each flat-index step (``nbr``: the offsets' flat steps)."""
+    order = np.argsort(nbr)
+    return order[np.searchsorted(nbr[order], step)]
 
 
 def _end_offset(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> tuple[float, float]:
-    """``pts[0] - pts[k]`` as in :func:`_direction`, walking only as far as ``reach`` needs.
+    """``pts[0] - pts[k]`` for the first vertex ``k`` whose running length from the end (``at_end``
+    or the start) reaches ``reach``, walking only as far as that needs.
 
     The running length is summed in the same order and with the same operations as
     ``np.cumsum`` of ``np.linalg.norm(np.diff(pts))``, so ``k`` is bit-for-bit the same.
@@ -173,13 +216,23 @@ def _end_offset(coords: npt.NDArray[np.float64], at_end: bool, reach: float) -> 
         return pts[0][0] - pts[k][0], pts[0][1] - pts[k][1]
 
 
+_END_SEGMENTS = 16
+"""Segments from each end gathered at once for :func:`_end_table` (a reach of 10 px needs at
+most 10 segments of skeleton steps, which are 1 or sqrt(2) px long)."""
+
+
 def _end_table(
     coords: list[npt.NDArray[np.float64]],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Positions and outward directions of both ends of every polyline (end 2i, 2i+1).
 
     The direction of an end points from the vertex ``reach`` px inside the line (at most 10 px,
-    at most half the line's length) to the end vertex.
+    at most half the line's length) to the end vertex: the first vertex whose running length
+    from the end reaches ``reach``. The running lengths of the first ``_END_SEGMENTS`` segments
+    from every end are summed at once, in the order :func:`_end_offset` sums them; where one
+    comes within rounding of the reach, the line's length is summed as ``seg[a:b].sum()``
+    (numpy's pairwise order, which the reach was always taken from), and a vertex farther in
+    is found by :func:`_end_offset`: the result is bit-for-bit that of the per-line walk.
     """
     m = len(coords)
     pos = np.empty((2 * m, 2))
@@ -189,14 +242,44 @@ def _end_table(
     allc = np.concatenate(coords)
     d = allc[1:] - allc[:-1]
     seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # as np.linalg.norm(..., axis=1)
-    offsets = np.cumsum([0] + [len(c) for c in coords])
-    starts, stops = offsets[:-1], offsets[1:] - 1
+    sizes = np.fromiter((len(c) for c in coords), dtype=np.int64, count=m)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    stops = starts + sizes - 1
     pos[0::2] = allc[starts]
     pos[1::2] = allc[stops]
-    for i, (c, a, b) in enumerate(zip(coords, starts.tolist(), stops.tolist())):
-        reach = min(10.0, 0.5 * float(seg[a:b].sum()))
-        vec[2 * i] = _end_offset(c, False, reach)
-        vec[2 * i + 1] = _end_offset(c, True, reach)
+    inner = seg.copy()
+    inner[stops[:-1]] = 0.0  # the steps from one line to the next
+    half = 0.5 * np.add.reduceat(inner, starts)
+    n_seg = sizes - 1
+    t = np.arange(_END_SEGMENTS)
+    has = t[None, :] < n_seg[:, None]
+    cums = []
+    for at_end in (False, True):
+        idx = (stops[:, None] - 1 - t) if at_end else (starts[:, None] + t)
+        lengths = np.where(has, seg[np.clip(idx, 0, len(seg) - 1)], np.inf)
+        cum = np.zeros((m, _END_SEGMENTS + 1))
+        np.cumsum(lengths, axis=1, out=cum[:, 1:])
+        cums.append(cum)
+    reach = np.minimum(10.0, half)
+    # where a running length or 10 px comes within rounding of the reach, the line's length
+    # is summed as the per-line walk sums it
+    tol = 1e-9 * np.maximum(reach, 1.0)
+    unsure = np.abs(half - 10.0) <= tol
+    for cum in cums:
+        unsure |= (np.abs(cum - reach[:, None]) <= tol[:, None]).any(axis=1)
+    for i in np.flatnonzero(unsure).tolist():
+        reach[i] = min(10.0, 0.5 * float(seg[starts[i] : stops[i]].sum()))
+    ks, walk = [], np.zeros(m, bool)
+    for cum in cums:
+        past = cum >= reach[:, None]
+        walk |= ~past.any(axis=1)  # the vertex lies past the gathered segments
+        ks.append(np.clip(np.argmax(past, axis=1), 1, n_seg))
+    vec[0::2] = allc[starts] - allc[starts + ks[0]]
+    vec[1::2] = allc[stops] - allc[stops - ks[1]]
+    for i in np.flatnonzero(walk).tolist():
+        r = min(10.0, 0.5 * float(seg[starts[i] : stops[i]].sum()))
+        vec[2 * i] = _end_offset(coords[i], False, r)
+        vec[2 * i + 1] = _end_offset(coords[i], True, r)
     norm = np.hypot(vec[:, 0], vec[:, 1])
     ok = norm > 0
     dirs = np.zeros_like(vec)

@@ -167,3 +167,35 @@ def test_sample_along_matches_reference(
 
     points = shapely.get_coordinates(shapely.line_interpolate_point(line, d0))
     assert np.array_equal(_interpolate(shapely.get_coordinates(line), d0), points)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    n_lines=st.integers(1, 30),
+    kind=st.sampled_from(["pixel", "straight", "short", "float"]),
+)
+def test_end_table_matches_reference(seed: int, n_lines: int, kind: str) -> None:
+    """Line ends found at once give the per-line walk's positions and directions bit for bit:
+    pixel steps (ties of the running length with half a short line's length are common),
+    straight unit steps, and segments too short for the gathered ones to reach 10 px."""
+    from bordewatch.vectorize import _end_table
+
+    gen = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n_lines):
+        n = int(gen.integers(2, 40))
+        if kind == "pixel":
+            steps = gen.integers(-1, 2, (n - 1, 2)).astype(np.float64)
+        elif kind == "straight":
+            steps = np.tile([[1.0, 0.0]], (n - 1, 1))
+        elif kind == "short":
+            steps = gen.normal(0.0, 0.2, (n - 1, 2))
+        else:
+            steps = gen.normal(0.0, 3.0, (n - 1, 2))
+        xy = np.concatenate([[gen.uniform(0, 50, 2)], steps]).cumsum(axis=0)
+        if np.hypot(*np.diff(xy, axis=0).T).sum() > 0:
+            lines.append(xy)
+    pos0, dirs0 = _reference()._end_table(lines)
+    pos1, dirs1 = _end_table(lines)
+    assert np.array_equal(pos0, pos1) and np.array_equal(dirs0, dirs1)
