@@ -888,9 +888,18 @@ def _suppress(towers: list[Tower], radius: float) -> list[Tower]:
     """Keep the strongest of towers closer than ``radius`` pixels (pieces of one object)."""
     order = sorted(towers, key=lambda t: (-t.strength * t.roof, t.row, t.col))
     out: list[Tower] = []
+    cells: dict[tuple[int, int], list[Tower]] = {}  # a grid of side radius: neighbours only
+    side = max(radius, 1e-9)
     for t in order:
-        if all(math.hypot(t.row - o.row, t.col - o.col) > radius for o in out):
+        i, j = math.floor(t.row / side), math.floor(t.col / side)
+        if all(
+            math.hypot(t.row - o.row, t.col - o.col) > radius
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+            for o in cells.get((i + di, j + dj), ())
+        ):
             out.append(t)
+            cells.setdefault((i, j), []).append(t)
     return sorted(out, key=lambda t: (t.row, t.col))
 
 
