@@ -10,9 +10,10 @@ command:
    else. Mpx/s = tile-grid pixels of one epoch per second, one process.
 2. Full pipeline (``run_detect``, classical method, in-process with ``--workers 1``): Mpx/s,
    km of border per minute, at 1 m and 0.5 m, and the ratio to the floor.
-3. Scaling: the same runs with 2 local Dask workers (cluster start-up included; an even
-   number of tiles, at least 4, so that both workers have equal shares), with the workers'
-   average busy cores and the per-tile slow-down against the 1-worker run.
+3. Scaling: the same runs with 2 local Dask workers (an even number of tiles, at least 4, so
+   that both workers have equal shares): the speed-up from the run's start to its last tile
+   (planning, during which the cluster starts, and the tile phase), the workers' average busy
+   cores in the tile phase and the per-tile slow-down against the 1-worker run.
 4. Peak RSS of a worker process (``process_tile`` on pickled Epochs and Tiles, like a Dask
    task) at 0.5 m for scenes 5x and 20x the demo's area (the demo: 10 km of border x 2.4 km).
 5. Projection: hours for 1,005 km and 1,352 km at 0.5 m with 2 workers on this machine.
@@ -165,6 +166,8 @@ def pipeline_run(
     wall = time.perf_counter() - start
     run = json.loads((out / "run.json").read_text())
     detect_s = float(run["timings"].get("detect_s", wall))
+    # the local cluster starts while the run plans: the speed-up counts from the run's start
+    until_tiles = float(run["timings"].get("plan_s", 0.0)) + detect_s
     tiles = _tile_pixels(out)
     tile_s = _tile_seconds(out)
     km_len = km[1] - km[0]
@@ -174,6 +177,7 @@ def pipeline_run(
     results.values[f"kmmin_{key}"] = km_len / (wall / 60.0)
     results.values[f"kmmin_tiles_{key}"] = km_len / (detect_s / 60.0)
     results.values[f"detect_s_{key}"] = detect_s
+    results.values[f"until_tiles_{key}"] = until_tiles
     results.values[f"tile_s_{key}"] = tile_s
     floor = results.values.get(f"floor_{gsd_m}")
     ratio = f", {100 * rate / floor:.0f} % of the floor" if floor and workers == 1 else ""
@@ -185,14 +189,14 @@ def pipeline_run(
         f"{rate:.2f} Mpx/s in tiles ({detect_s:.1f} s), {km_len / (wall / 60):.2f} km/min "
         f"end to end ({wall:.1f} s){ratio}",
     )
-    if workers == 2 and f"detect_s_{gsd_m:g}m_1w" in results.values:
-        speedup = results.values[f"detect_s_{gsd_m:g}m_1w"] / detect_s
+    if workers == 2 and f"until_tiles_{gsd_m:g}m_1w" in results.values:
+        speedup = results.values[f"until_tiles_{gsd_m:g}m_1w"] / until_tiles
         results.values[f"speedup_{gsd_m:g}"] = speedup
         one_tile = results.values[f"tile_s_{gsd_m:g}m_1w"]
         results.add(
             "3. Scaling",
-            f"{gsd_m:g} m speed-up 1 -> 2 workers ({summary.tiles_done} tiles, cluster start-up "
-            "included)",
+            f"{gsd_m:g} m speed-up 1 -> 2 workers ({summary.tiles_done} tiles; from the run's "
+            "start to its last tile, cluster start-up included)",
             f"{speedup:.2f}x; workers busy {tile_s / detect_s:.2f} of 2 cores on average; "
             f"per-tile time {tile_s / one_tile:.2f}x that of the 1-worker run (contention)",
         )

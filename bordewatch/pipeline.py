@@ -459,14 +459,21 @@ def _check_out_dir(request: DetectRequest) -> None:
 def _plan(request: DetectRequest, on_tiles: Callable[[int], None] | None = None) -> _Run:
     """Border, epochs, tiles, coverage, parameters and the resume cache (no pixels read).
 
-    ``on_tiles(n)`` is called as soon as the ``n`` tiles are planned (the run starts its local
-    Dask cluster there, so the workers start and import while coverage and the cache are done).
+    ``on_tiles(n)`` is called with the number of tiles as soon as the km range is known, before
+    the imagery is probed (the run starts its local Dask cluster there, so the workers start and
+    import while the epochs are opened, the tiles planned and the cache prepared); where an
+    input is not a local file, once the tiles are planned.
     """
     from bordewatch import imagery, tiling
 
     t0 = time.perf_counter()
     border = load_border(request.border, border_id=request.border_id)
     km_range = _km_range(request.km_range, border)
+    # a missing file (the commonest bad input) fails at once, without starting workers first;
+    # other paths (URLs, /vsi) start them once the tiles are planned
+    early = all(Path(p).is_file() for p in [*request.before, *request.after])
+    if on_tiles is not None and early:
+        on_tiles(tiling.tile_count(border, km_range=km_range, tile_km=request.tile_km))
     cache_dir = request.out_dir / CACHE_DIRNAME
     if request.overwrite and not request.resume:
         TileCache(cache_dir, "").clear()
@@ -487,7 +494,7 @@ def _plan(request: DetectRequest, on_tiles: Callable[[int], None] | None = None)
         gsd_m=gsd_m,
         overlap_m=request.overlap_m,
     )
-    if on_tiles is not None:
+    if on_tiles is not None and not early:
         on_tiles(len(tiles))
     coverage = [float(c) for c in tiling.tile_coverage(tiles, before, after)]
     tiling.check_overlap(coverage, before, after, border)

@@ -42,6 +42,7 @@ __all__ = [
     "Tile",
     "check_overlap",
     "plan_tiles",
+    "tile_count",
     "tile_coverage",
     "tile_footprint_lonlat",
     "tiles_frame",
@@ -172,11 +173,10 @@ def plan_tiles(
         Non-positive sizes, an unknown side or an empty km range.
     """
     _check_plan_args(corridor_m, side, tile_km, gsd_m, overlap_m)
-    start, end = km_range if km_range is not None else (0.0, border.length_km)
-    start, end = max(0.0, float(start)), min(border.length_km, float(end))
+    start, end = _clipped_range(border, km_range)
     if end <= start:
         raise TileError(f"empty km range {start:g}:{end:g} on border {border.name!r}")
-    n = max(1, math.ceil((end - start) / tile_km - 1e-9))
+    n = tile_count(border, km_range=km_range, tile_km=tile_km)
     edges = np.minimum(start + tile_km * np.arange(n + 1), end)
     edges[-1] = end
     zones: dict[str, _ZoneLine] = {}
@@ -203,6 +203,30 @@ def plan_tiles(
             )
         )
     return tiles
+
+
+def tile_count(
+    border: Border, *, km_range: tuple[float, float] | None = None, tile_km: float = 1.0
+) -> int:
+    """How many tiles :func:`plan_tiles` plans for these arguments (0 for an empty range).
+
+    Known before any imagery is opened: the pipeline starts its workers from it.
+
+    Examples
+    --------
+    >>> from bordewatch.border import default_border
+    >>> tile_count(default_border(), km_range=(815.0, 818.5))
+    4
+    """
+    start, end = _clipped_range(border, km_range)
+    if end <= start or not (math.isfinite(tile_km) and tile_km > 0):
+        return 0
+    return max(1, math.ceil((end - start) / tile_km - 1e-9))
+
+
+def _clipped_range(border: Border, km_range: tuple[float, float] | None) -> tuple[float, float]:
+    start, end = km_range if km_range is not None else (0.0, border.length_km)
+    return max(0.0, float(start)), min(border.length_km, float(end))
 
 
 def _check_plan_args(

@@ -27,7 +27,12 @@ from click.testing import CliRunner
 # name at import time (report.py binds rollup's) would otherwise keep a stand-in for the session.
 import bordewatch.report  # noqa: F401
 from bordewatch.border import load_border
-from bordewatch.errors import DetectionError, OutputExistsError, ResumeMismatchError
+from bordewatch.errors import (
+    DetectionError,
+    ImageryError,
+    OutputExistsError,
+    ResumeMismatchError,
+)
 from bordewatch.pipeline import DetectRequest, RunSummary, run_detect
 
 STANDINS = Path(standins.__file__).resolve()
@@ -352,6 +357,28 @@ def test_cluster_is_started_early_only_for_runs_that_use_one(
     start.start(10)
     start.close()  # started, never taken (e.g. every tile resumed): shut down
     assert FakeCluster.closed and started == [3, 2]
+
+
+def test_workers_start_before_the_imagery_is_probed_unless_a_file_is_missing(
+    scene: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bordewatch import imagery, pipeline
+
+    events: list[object] = []
+    real_open = imagery.open_epoch
+
+    def open_epoch(*args: object, **kwargs: object) -> object:
+        events.append("probe")
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imagery, "open_epoch", open_epoch)
+    run = pipeline._plan(_request(scene, "run"), on_tiles=events.append)
+    assert events == [len(run.tiles), "probe", "probe"] and len(run.tiles) == 5
+    events.clear()
+    missing = _request(scene, "run2", before=(scene["root"] / "missing.tif",))
+    with pytest.raises(ImageryError, match=r"missing\.tif"):
+        pipeline._plan(missing, on_tiles=events.append)
+    assert events == ["probe"]  # failed at once, no workers asked for
 
 
 def test_one_worker_in_process_runs_torch_on_one_thread() -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from bordewatch.border import Border, default_border
 from bordewatch.cli.main import cli
 from bordewatch.errors import TileError
-from bordewatch.tiling import plan_tiles, tiles_frame
+from bordewatch.tiling import plan_tiles, tile_count, tiles_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_imagery import KM, scene
@@ -74,6 +74,29 @@ def test_one_side_only() -> None:
 def test_bad_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(TileError):
         plan_tiles(default_border(), km_range=(0, 2), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("km", "tile_km"),
+    [
+        ((600.0, 608.0), 1.0),
+        ((95.0, 99.5), 1.0),
+        ((10.0, 12.0), 0.5),
+        ((10.0, 17.3), 2.5),
+        ((1000.0, 5000.0), 1.0),
+        (None, 100.0),
+    ],
+)
+def test_tile_count_is_the_number_planned(km: tuple[float, float] | None, tile_km: float) -> None:
+    border = default_border()
+    tiles = plan_tiles(border, km_range=km, tile_km=tile_km, corridor_m=200, gsd_m=50.0)
+    assert tile_count(border, km_range=km, tile_km=tile_km) == len(tiles) > 0
+
+
+def test_tile_count_of_an_empty_range_or_a_bad_size_is_zero() -> None:
+    border = default_border()
+    assert tile_count(border, km_range=(5.0, 5.0)) == 0
+    assert tile_count(border, km_range=(5.0, 6.0), tile_km=0.0) == 0
 
 
 def test_tiles_frame_columns() -> None:
