@@ -15,7 +15,6 @@ import numpy.typing as npt
 import shapely
 from scipy import ndimage
 from shapely.geometry import LineString
-from skimage.filters import apply_hysteresis_threshold
 
 from bordewatch.detect import gaussian
 from bordewatch.detect.evidence import neighbour_steps
@@ -82,8 +81,17 @@ class LinePiece:
 
 
 def line_mask(strength: F32, params: LineParams) -> npt.NDArray[np.bool_]:
-    """Hysteresis mask of a line-strength map."""
-    return apply_hysteresis_threshold(strength, params.low, params.high)
+    """Hysteresis mask of a line-strength map.
+
+    ``skimage.filters.apply_hysteresis_threshold`` step for step (the same comparisons and
+    4-connected labels), except that the components holding a strong pixel are marked from the
+    strong pixels' labels rather than by summing the strong mask per label over the whole map.
+    """
+    low = np.clip(params.low, a_min=None, a_max=params.high)  # as skimage: low <= high
+    labels, n = ndimage.label(strength > low)
+    keep = np.zeros(n + 1, bool)
+    keep[labels[strength > params.high]] = True
+    return keep[labels]
 
 
 def epoch_lines(strength: F32, params: LineParams, gsd_m: float) -> list[LineString]:

@@ -319,3 +319,26 @@ def test_eroded_matches_binary_erosion(margin) -> None:
         np.testing.assert_array_equal(got, ref)
         if margin and valid.all():
             assert got is not valid  # a copy: evidence keeps it as its own mask
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(0.3, 0.8), (0.5, 0.5), (0.9, 0.4), (0.1, 0.1 + 1e-9), (-0.2, 0.05)],
+)
+def test_line_mask_matches_skimage_hysteresis(low: float, high: float) -> None:
+    """The hysteresis mask equals skimage's, thresholds not representable in float32 included
+    (skimage compares against ``low`` in float64 and ``high`` in float32)."""
+    from skimage.filters import apply_hysteresis_threshold
+
+    from bordewatch.detect.lines import LineParams, line_mask
+
+    gen = np.random.default_rng(7)
+    image = ndimage.gaussian_filter(gen.normal(size=(120, 90)), 1.5).astype(np.float32)
+    image /= np.abs(image).max()
+    image[5, :10] = np.float32(low)  # values at the thresholds themselves
+    image[9, :10] = np.float32(high)
+    params = LineParams(high=high, low=low, present=0.0, min_length_m=1.0, max_gap_m=0.0)
+    want = apply_hysteresis_threshold(image, low, high)
+    got = line_mask(image, params)
+    assert want.any() and not want.all()  # a real test: some components kept, some not
+    assert np.array_equal(got, want)
