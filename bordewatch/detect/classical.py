@@ -36,11 +36,9 @@ from bordewatch.detect.lines import (
     follows_edge,
     log_contrast,
     peak_lines,
-    robust_level,
     smoothed_units,
     status_of_changed,
     strip_half_width,
-    surround_variation,
     texture_contrast,
 )
 from bordewatch.detect.posts import (
@@ -542,13 +540,9 @@ def _check_fences(
     strips: list[tuple[str, shapely.LineString, float]],
     config: DetectConfig,
     gsd: float,
-    relative: tuple[float, float] = (0.0, 0.0),
 ) -> list[tuple[str, LinePiece]]:
-    """Fence pieces less lane edges, wiggles, step edges, new pieces whose place did not
-    change and new pieces among parallel stripes (``BELT`` becomes ``fence``).
-
-    ``relative``: per epoch, the brightness change one unit of ``zb`` / ``za`` stands for, as
-    a fraction of the epoch's median (:func:`_relative_unit`; 0 skips the stripes test)."""
+    """Fence pieces less lane edges, wiggles, step edges and new pieces whose place did not
+    change (``BELT`` becomes ``fence``)."""
     kept = _drop_lane_edges(items, strips, gsd, config.min_fence_length_m / gsd)
     if not any(c == "fence" for c, _ in kept):
         return kept
@@ -558,55 +552,7 @@ def _check_fences(
         margin = LANE_EDGE_MARGIN_M / gsd
         edges = shapely.union_all([ln.buffer(hw + margin) for _, ln, hw in strips])
     kept = _drop_edge_fences(kept, zb, za, gsd, explained, edges)
-    kept = _drop_unchanged_new(kept, za - zb, gsd)
-    return _drop_among_stripes(kept, (zb, za), relative, gsd)
-
-
-NEW_FENCE_MAX_STRIPES = 2.5
-"""A new fence piece is dropped where both epochs are striped along it: the steps between
-parallel strips 8-40 m either side of it (:func:`~bordewatch.detect.lines.surround_variation`)
-add up to more than this many times the epoch's median brightness in each. Fields of crop
-strips put their boundaries, which change with the crops, into the difference; a fence complex
-(fence, cleared belt, lane) is about 10 m wide. Relative units: in each tile's MAD units the
-same test, at the bar that halved nothing_new's false fence, cost 230 m of true new fence on demo
-and hoeryong against 130 m here. Through the pipeline
-on tuning scenes (2 km each; nothing_new 600-607, demo 600-603, hard 540-543 at 0.5 m, hoeryong
-600-601 at 7.4 km): false new fence on nothing_new 1,100 -> 502 m; demo new fence P 0.35 ->
-0.36, R 0.17 -> 0.15 (one true piece of ~120 m in a striped field lost); hoeryong and hard
-unchanged. A fence built through striped farmland is lost too: a known limit (README)."""
-
-
-def _relative_unit(level: tuple[float, float]) -> float:
-    """MAD / median of an epoch (:func:`~bordewatch.detect.lines.robust_level`): the relative
-    brightness change one unit of its :func:`~bordewatch.detect.lines.smoothed_units` stands for;
-    0 (no test) for an image whose median is not clearly positive."""
-    med, mad = level
-    return mad / med if med > 1e-3 else 0.0
-
-
-def _drop_among_stripes(
-    items: list[tuple[str, LinePiece]],
-    zs: tuple[np.ndarray, np.ndarray],
-    relative: tuple[float, float],
-    gsd: float,
-) -> list[tuple[str, LinePiece]]:
-    """Drop ``new`` fence pieces whose surroundings are striped along them in both epochs
-    (see ``NEW_FENCE_MAX_STRIPES``)."""
-    if min(relative) <= 0:
-        return items
-    out = []
-    for cls, p in items:
-        if (
-            cls == "fence"
-            and p.status == "new"
-            and all(
-                surround_variation(p.line, z, gsd) * r > NEW_FENCE_MAX_STRIPES
-                for z, r in zip(zs, relative)
-            )
-        ):
-            continue
-        out.append((cls, p))
-    return out
+    return _drop_unchanged_new(kept, za - zb, gsd)
 
 
 NEW_FENCE_MIN_CHANGE = 0.5
@@ -789,14 +735,12 @@ def detect_classical(pair: TilePair, config: DetectConfig) -> DetectorOutput:
         )
         release_free_memory()  # its working-grid temporaries
         sigma = max(0.5, 1.0 / gsd)
-        level_b, level_a = robust_level(ev_b.gray, pair.valid), robust_level(ev_a.gray, pair.valid)
-        zb = smoothed_units(ev_b.gray, pair.valid, sigma, level=level_b)
-        za = smoothed_units(ev_a.gray, pair.valid, sigma, level=level_a)
+        zb = smoothed_units(ev_b.gray, pair.valid, sigma)
+        za = smoothed_units(ev_a.gray, pair.valid, sigma)
         strips = _lane_strips(items, za, zb, gsd)
         items += _fence_items(le, config, scales, strips, pair.valid.shape)
         del le
-        relative = (_relative_unit(level_b), _relative_unit(level_a))
-        kept = _check_fences(items, zb, za, strips, config, gsd, relative)
+        kept = _check_fences(items, zb, za, strips, config, gsd)
         del zb, za
     else:
         log.info("tile %s: %.1f m pixels: fences and towers are invisible", pair.tile.id, gsd)

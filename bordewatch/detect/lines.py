@@ -305,26 +305,11 @@ LINE_SIDE_M = 2.0
 """Misregistration tolerance: the comparison slides this far across the line."""
 
 
-def robust_level(gray: F32, valid: npt.NDArray[np.bool_]) -> tuple[float, float]:
-    """Median and MAD (x 1.4826) of the valid pixels of ``gray`` (every other row and column)."""
+def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> F32:
+    """``(gray - median) / MAD`` over valid pixels, smoothed over ``sigma_px`` (float32)."""
     v = gray[::2, ::2][valid[::2, ::2]]
     med = float(np.median(v)) if v.size else 0.0
     mad = float(np.median(np.abs(v - med))) * 1.4826 if v.size else 1.0
-    return med, mad
-
-
-def smoothed_units(
-    gray: F32,
-    valid: npt.NDArray[np.bool_],
-    sigma_px: float,
-    *,
-    level: tuple[float, float] | None = None,
-) -> F32:
-    """``(gray - median) / MAD`` over valid pixels, smoothed over ``sigma_px`` (float32).
-
-    ``level``: the image's :func:`robust_level`, where the caller has it already.
-    """
-    med, mad = robust_level(gray, valid) if level is None else level
     # in place: one full-size map besides the result (the same values as np.where(...))
     z = np.subtract(gray, np.float32(med), dtype=np.float32)
     z /= np.float32(max(mad, 1e-6))
@@ -395,31 +380,6 @@ def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
     prof = _median_profile(diff, pts, nrm, ks)
     dev = np.abs(prof - np.median(prof))
     return float(dev[np.abs(ks) <= core].max())
-
-
-SURROUND_INNER_M = 8.0
-""":func:`surround_variation` leaves out this much either side of the line (a fence complex: the
-fence, its cleared belt and a patrol lane beside it)."""
-SURROUND_REACH_M = 40.0
-""":func:`surround_variation` looks this far either side of the line."""
-
-
-def surround_variation(line: LineString, z: F32, gsd_m: float) -> float:
-    """How much the surroundings of a line are striped along it (units of ``z``).
-
-    The median of ``z`` along the line at every offset across it makes a profile (texture that
-    crosses the line averages out; stripes parallel to it do not); its total variation from
-    ``SURROUND_INNER_M`` to ``SURROUND_REACH_M`` on both sides sums the steps between parallel
-    strips, e.g. the boundaries of crop strips in a field beside the line.
-    """
-    pts, nrm = _normals(line)
-    reach = max(2, round(SURROUND_REACH_M / gsd_m))
-    inner = max(1, round(SURROUND_INNER_M / gsd_m))
-    ks = np.arange(-reach, reach + 1)
-    prof = _median_profile(z, pts, nrm, ks)
-    far = np.abs(ks) >= inner
-    steps = np.abs(np.diff(prof))[far[1:] & far[:-1]]
-    return float(steps.sum())
 
 
 CONTRAST_REACH_M = 8.0
