@@ -695,18 +695,31 @@ def _candidates(
 
 def _first_apart(towers: list[Tower], sep: float) -> list[Tower]:
     """In order, the towers whose shadow is farther than ``sep`` from every one kept before."""
+    return _kept_apart(towers, lambda t: (t.shadow_row, t.shadow_col), sep)
+
+
+def _kept_apart(
+    towers: list[Tower], where: Callable[[Tower], tuple[float, float]], radius: float
+) -> list[Tower]:
+    """In order, the towers farther than ``radius`` (at ``where``) from every one kept before.
+
+    Kept towers are filed in a grid of side ``radius``: any within ``radius`` of a tower lies
+    in the 3 x 3 cells around its own, so only those are compared.
+    """
     kept: list[Tower] = []
-    cells: dict[tuple[int, int], list[Tower]] = {}  # a grid of side sep: neighbours only
+    cells: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    side = max(radius, 1e-9)
     for t in towers:
-        i, j = math.floor(t.shadow_row / sep), math.floor(t.shadow_col / sep)
+        r, c = where(t)
+        i, j = math.floor(r / side), math.floor(c / side)
         if all(
-            math.hypot(t.shadow_row - o.shadow_row, t.shadow_col - o.shadow_col) > sep
+            math.hypot(r - ro, c - co) > radius
             for di in (-1, 0, 1)
             for dj in (-1, 0, 1)
-            for o in cells.get((i + di, j + dj), ())
+            for ro, co in cells.get((i + di, j + dj), ())
         ):
             kept.append(t)
-            cells.setdefault((i, j), []).append(t)
+            cells.setdefault((i, j), []).append((r, c))
     return kept
 
 
@@ -887,19 +900,7 @@ def find_towers(
 def _suppress(towers: list[Tower], radius: float) -> list[Tower]:
     """Keep the strongest of towers closer than ``radius`` pixels (pieces of one object)."""
     order = sorted(towers, key=lambda t: (-t.strength * t.roof, t.row, t.col))
-    out: list[Tower] = []
-    cells: dict[tuple[int, int], list[Tower]] = {}  # a grid of side radius: neighbours only
-    side = max(radius, 1e-9)
-    for t in order:
-        i, j = math.floor(t.row / side), math.floor(t.col / side)
-        if all(
-            math.hypot(t.row - o.row, t.col - o.col) > radius
-            for di in (-1, 0, 1)
-            for dj in (-1, 0, 1)
-            for o in cells.get((i + di, j + dj), ())
-        ):
-            out.append(t)
-            cells.setdefault((i, j), []).append(t)
+    out = _kept_apart(order, lambda t: (t.row, t.col), radius)
     return sorted(out, key=lambda t: (t.row, t.col))
 
 
