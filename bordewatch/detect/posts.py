@@ -536,14 +536,15 @@ def _colour_stand_out(
     strongest, a lane's own) is measured first: the least distance is at most that one, so a
     pixel below the bar there is not measured in the other seven.
     """
-    v = logratio[:, pix]
+    # np.take gathers the same values as fancy indexing, at a third of the cost on these sizes
+    v = np.take(logratio, pix, axis=1)
     i = np.arange(len(pix))
-    one = logratio[:, lines[i, first]].mean(axis=2)
+    one = np.take(logratio, lines[i, first], axis=1).mean(axis=2)
     one -= v
     out = np.zeros(len(pix))
     sel = np.flatnonzero(np.sqrt((one * one).sum(axis=0)) >= bar - 1e-9)
     if len(sel):
-        along = logratio[:, lines[sel]].mean(axis=3)  # (band, pixel, direction)
+        along = np.take(logratio, lines[sel], axis=1).mean(axis=3)  # (band, pixel, direction)
         along -= v[:, sel, None]
         out[sel] = np.sqrt((along * along).sum(axis=0)).min(axis=1)
     out[out < bar] = 0.0
@@ -598,7 +599,7 @@ def _roof_toward_sun(
     lines = _line_samples(roof.shape, pr_all, pc_all, params.roof_box_m / (2 * g))
     # a lane, road or field edge keeps its contrast along its own direction, a compact roof has
     # none around it in any direction: the excess over the best line's mean
-    support = flat_roof[lines].mean(axis=2)  # (pixel, direction)
+    support = np.take(flat_roof, lines).mean(axis=2)  # (pixel, direction)
     excess = flat_roof[pix] - support.max(axis=1).astype(np.float64)
     lr = maps.logratio[:, r0:r1, c0:c1]
     if params.roof_colour:
