@@ -856,9 +856,23 @@ def shadow_direction(
     return math.cos(a), math.sin(a)
 
 
-def estimate_shadow_dir(maps: TowerMaps, params: TowerParams) -> tuple[float, float] | None:
-    """An epoch's anti-sun direction (:func:`shadow_direction`), or None where it cannot tell."""
-    return shadow_direction(maps)
+def estimate_shadow_dir(
+    maps: TowerMaps, params: TowerParams, north: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """An epoch's anti-sun direction (:func:`shadow_direction`), or None where it cannot tell.
+
+    With ``north`` (map north on the grid), an estimate pointing to the southern half is
+    rejected (None): north of the tropics the sun stands in the southern sky at any satellite's
+    overpass, so shadows point north; an estimate against that comes from texture, not shadows
+    (a scene of fields and woods with few things standing up: on scenes of a second renderer,
+    ``benchmarks/crosscheck.py``, the estimates were 80-180 degrees off and every tower failed
+    the direction test). The detector then uses the northern half-plane, as where nothing is
+    estimated.
+    """
+    d = shadow_direction(maps)
+    if d is not None and north is not None and d[0] * north[0] + d[1] * north[1] <= 0:
+        return None
+    return d
 
 
 def find_towers(
@@ -884,7 +898,7 @@ def find_towers(
     """
     if maps.gsd >= params.max_gsd_m:
         return [], shadow_dir
-    sd = estimate_shadow_dir(maps, params) if shadow_dir is None else shadow_dir
+    sd = estimate_shadow_dir(maps, params, north) if shadow_dir is None else shadow_dir
     cands = (
         _candidates(maps, params, crowd, sd) if sd is not None else _candidates(maps, params, crowd)
     )
@@ -1080,8 +1094,8 @@ def detect_towers(
     mb = tower_maps(before, valid, bands, gsd, params)
     ma = tower_maps(after, valid, bands, gsd, params)
     shift = _change_window(gsd, params)
-    da = shadow_dirs[1] if shadow_dirs[1] is not None else estimate_shadow_dir(ma, params)
-    db = shadow_dirs[0] if shadow_dirs[0] is not None else estimate_shadow_dir(mb, params)
+    da = shadow_dirs[1] if shadow_dirs[1] is not None else estimate_shadow_dir(ma, params, north)
+    db = shadow_dirs[0] if shadow_dirs[0] is not None else estimate_shadow_dir(mb, params, north)
     new_a, da = find_towers(change_maps(ma, mb, shift, params), params, da, north=north)
     gone_b, db = find_towers(change_maps(mb, ma, shift, params), params, db, north=north)
     memo: dict[tuple[int, tuple[float, float] | None], list[Tower]] = {}
@@ -1153,7 +1167,7 @@ def new_tower_candidates(
         return [_on_full_grid(t, f) for t in found]
     mb = tower_maps(before, valid, bands, gsd, params)
     ma = tower_maps(after, valid, bands, gsd, params)
-    da = shadow_dir if shadow_dir is not None else estimate_shadow_dir(ma, params)
+    da = shadow_dir if shadow_dir is not None else estimate_shadow_dir(ma, params, north)
     found, _ = find_towers(
         change_maps(ma, mb, _change_window(gsd, params), params), params, da, north=north
     )

@@ -66,8 +66,11 @@ def draw_strip(img: np.ndarray, p0, p1, width_px: float, value: float) -> None:
     img[:, rr, cc] = value
 
 
-def draw_tower(img: np.ndarray, r: int, c: int, size: int, shadow_dir=(1, 1)) -> None:
-    """A bright square roof with a dark shadow offset along ``shadow_dir`` (drow, dcol)."""
+def draw_tower(img: np.ndarray, r: int, c: int, size: int, shadow_dir=(-1, 1)) -> None:
+    """A bright square roof with a dark shadow offset along ``shadow_dir`` (drow, dcol).
+
+    The default casts it to the north-east (a sun in the south-west, as north of the tropics).
+    """
     sr, sc = shadow_dir
     for k in range(1, size + 2):
         img[:, r + sr * k : r + sr * k + size, c + sc * k : c + sc * k + size] *= 0.75

@@ -120,6 +120,21 @@ def test_shadow_direction_follows_the_sun(az: float) -> None:
     assert abs(err) <= 20.0
 
 
+@pytest.mark.parametrize(("az", "kept"), [(160.0, True), (250.0, True), (20.0, False)])
+def test_estimated_sun_must_stand_in_the_southern_sky(az: float, kept: bool) -> None:
+    """North of the tropics shadows point north: an estimate pointing south is texture."""
+    img = _field(4, lane=False, fence=False)
+    rng = np.random.default_rng(5)
+    for r, c in rng.integers(30, 226, size=(14, 2)).tolist():
+        _tower(img, r, c + 30, sun_az=az, size=int(rng.integers(3, 7)), length=8.0)
+    aff = make_tile(SHAPE).affine
+    maps = tower_maps(img, np.ones(SHAPE, bool), BANDS, 1.0, TowerParams())
+    assert shadow_direction(maps) is not None
+    got = posts.estimate_shadow_dir(maps, TowerParams(), north_pixel_dir(aff))
+    assert (got is not None) == kept
+    assert posts.estimate_shadow_dir(maps, TowerParams()) is not None  # no prior: as estimated
+
+
 def test_shadow_direction_of_flat_texture_is_none() -> None:
     rng = np.random.default_rng(7)
     img = np.repeat(rng.uniform(0.2, 0.4, size=(1, *SHAPE)).astype(np.float32), 3, axis=0)
