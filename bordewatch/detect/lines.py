@@ -30,6 +30,7 @@ __all__ = [
     "follows_edge",
     "line_mask",
     "log_contrast",
+    "smoothed_log_change",
     "smoothed_units",
     "strip_half_width",
     "texture_contrast",
@@ -317,6 +318,27 @@ def smoothed_units(gray: F32, valid: npt.NDArray[np.bool_], sigma_px: float) -> 
     return gaussian.gaussian_filter(z, sigma_px, mode="nearest", truncate=3.0)
 
 
+def smoothed_log_change(
+    before: F32, after: F32, valid: npt.NDArray[np.bool_], sigma_px: float
+) -> F32:
+    """``log(after) - log(before)`` of two brightness maps (0 off ``valid``), smoothed over
+    ``sigma_px`` (float32).
+
+    A relative change: a fence darkens or a cleared strip lightens its ground by a fraction of
+    its brightness, on dark forest as on bright fields, which units of a tile's brightness
+    spread (:func:`smoothed_units`) do not measure alike.
+    """
+    floor = np.float32(_LOG_FLOOR)
+    d = np.log(np.maximum(after, floor), dtype=np.float32)
+    d -= np.log(np.maximum(before, floor), dtype=np.float32)
+    d[~valid] = 0
+    return gaussian.gaussian_filter(d, sigma_px, mode="nearest", truncate=3.0)
+
+
+_LOG_FLOOR = 1e-3
+"""Brightness floor of :func:`smoothed_log_change` (reflectance-like 0-1 values)."""
+
+
 def _normals(line: LineString) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Points every pixel along ``line`` and the unit normals there (x=col, y=row)."""
     n = max(2, int(np.ceil(line.length)) + 1)
@@ -367,7 +389,8 @@ level the line's change is measured against."""
 def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
     """How much the brightness changed at a line, against its surroundings (units of ``diff``).
 
-    ``diff`` is the after-minus-before brightness (e.g. of :func:`smoothed_units`). Its median
+    ``diff`` is the after-minus-before brightness (the detector gives the log ratio of
+    :func:`smoothed_log_change`; differences of :func:`smoothed_units` work alike). Its median
     along the line at every offset across it makes a profile; texture, noise and changes that
     cross the line average out, while a new line and the strip cleared for it do not. Returns
     the largest departure of the profile within ``CHANGE_CORE_M`` of the line from the profile's
