@@ -103,6 +103,13 @@ class Tile:
         """``(rows, cols)``."""
         return (self.height, self.width)
 
+    @property
+    def latitude(self) -> float:
+        """Latitude (degrees) of the grid's centre."""
+        x, y = self.affine @ (self.width / 2, self.height / 2)
+        tf = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        return float(tf.transform(x, y)[1])
+
 
 # ---------------------------------------------------------------------- planning
 @dataclass(frozen=True, slots=True)

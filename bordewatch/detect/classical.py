@@ -46,8 +46,8 @@ from bordewatch.detect.posts import (
     Tower,
     TowerParams,
     detect_towers,
-    north_pixel_dir,
     pixel_dir_to_azimuth,
+    shadow_half_dir,
     sun_azimuth_to_pixel_dir,
 )
 from bordewatch.memory import release_free_memory
@@ -524,7 +524,7 @@ def _towers(
         pair.bands,
         scales.gsd_m,
         TOWER_PARAMS,
-        north=north_pixel_dir(affine),
+        north=shadow_half_dir(affine, pair.tile.latitude),
         shadow_dirs=(known, known),
     )
 

@@ -46,7 +46,7 @@ from bordewatch.detect.model import (
     load_model,
     predict_tile,
 )
-from bordewatch.detect.posts import new_tower_candidates, north_pixel_dir
+from bordewatch.detect.posts import new_tower_candidates, shadow_half_dir
 from bordewatch.imagery import TilePair
 from bordewatch.results import DetectConfig, Detection, DetectorOutput
 from bordewatch.vectorize import to_tile_crs
@@ -151,7 +151,7 @@ def confirmed_towers(
         pair.bands,
         pair.gsd_m,
         TOWER_PARAMS,
-        north=north_pixel_dir(affine),
+        north=shadow_half_dir(affine, pair.tile.latitude),
         shadow_dir=given_shadow_dir(config, affine),
     )
     towers = [d.geometry for d in kept if d.cls == "watchtower"]

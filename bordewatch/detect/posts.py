@@ -17,8 +17,9 @@ Per epoch (:func:`tower_maps`, :func:`find_towers`):
    compact dark objects (villages, orchards, mottled fields) are dropped.
 3. **Sun direction**: ``shadow_dir`` when given (``--sun-azimuth``); else estimated from the
    whole epoch (:func:`shadow_direction`: bright things have dark neighbours on the anti-sun
-   side); else shadows must point to the northern half (north of the tropics the sun stands
-   in the southern sky at overpass). Candidates pointing elsewhere are dropped.
+   side); else shadows must point to the poleward half (:func:`shadow_half_dir`: north of the
+   tropics the sun stands in the southern sky at overpass, south of them in the northern;
+   between them either). Candidates pointing elsewhere are dropped.
 4. **Roof check**: with a direction, the roof is searched on the sun side of the shadow, up to
    ``roof_reach_m`` beyond its tip (a shadow fades where it crosses a bright lane), and must be
    *compact* (stand out above the contrast along any line through it, unlike a lane or a field
@@ -76,6 +77,7 @@ __all__ = [
     "north_pixel_dir",
     "pixel_dir_to_azimuth",
     "shadow_direction",
+    "shadow_half_dir",
     "sun_azimuth_to_pixel_dir",
     "tower_maps",
 ]
@@ -345,6 +347,26 @@ def pixel_dir_to_azimuth(shadow_dir: tuple[float, float], affine: Affine) -> flo
 def north_pixel_dir(affine: Affine) -> tuple[float, float]:
     """Unit (drow, dcol) pointing to map north on the tile grid."""
     return sun_azimuth_to_pixel_dir(180.0, affine)
+
+
+TROPIC_DEG = 23.44
+"""Latitude of the tropics: beyond them the sun never stands on the poleward side of the zenith."""
+
+
+def shadow_half_dir(affine: Affine, latitude_deg: float) -> tuple[float, float] | None:
+    """The half-plane shadows fall in at a satellite's overpass, as a unit (drow, dcol), or None.
+
+    Map north beyond the Tropic of Cancer, map south beyond the Tropic of Capricorn (the sun
+    stands on the equator's side of the zenith there all year); None between them, where it
+    may stand on either side. The tower detector uses it where the sun direction is not given
+    and cannot be estimated, and to reject estimates against it (:func:`estimate_shadow_dir`).
+    """
+    north = north_pixel_dir(affine)
+    if latitude_deg > TROPIC_DEG:
+        return north
+    if latitude_deg < -TROPIC_DEG:
+        return (-north[0], -north[1])
+    return None
 
 
 def darkness(ev: object, gsd: float, params: TowerParams) -> F32:
@@ -861,13 +883,13 @@ def estimate_shadow_dir(
 ) -> tuple[float, float] | None:
     """An epoch's anti-sun direction (:func:`shadow_direction`), or None where it cannot tell.
 
-    With ``north`` (map north on the grid), an estimate pointing to the southern half is
-    rejected (None): north of the tropics the sun stands in the southern sky at any satellite's
-    overpass, so shadows point north; an estimate against that comes from texture, not shadows
-    (a scene of fields and woods with few things standing up: on scenes of a second renderer,
-    ``benchmarks/crosscheck.py``, the estimates were 80-180 degrees off and every tower failed
-    the direction test). The detector then uses the northern half-plane, as where nothing is
-    estimated.
+    With ``north`` (the poleward half shadows fall in, :func:`shadow_half_dir`), an estimate
+    pointing away from it is rejected (None): north of the tropics the sun stands in the
+    southern sky at any satellite's overpass, so shadows point north; an estimate against that
+    comes from texture, not shadows (a scene of fields and woods with few things standing up:
+    on scenes of a second renderer, ``benchmarks/crosscheck.py``, the estimates were 80-180
+    degrees off and every tower failed the direction test). The detector then uses the
+    half-plane, as where nothing is estimated.
     """
     d = shadow_direction(maps)
     if d is not None and north is not None and d[0] * north[0] + d[1] * north[1] <= 0:
@@ -880,10 +902,10 @@ def find_towers(
     params: TowerParams,
     shadow_dir: tuple[float, float] | None = None,
     *,
-    north: tuple[float, float] = (-1.0, 0.0),
+    north: tuple[float, float] | None = (-1.0, 0.0),
     crowd: bool = True,
 ) -> tuple[list[Tower], tuple[float, float] | None]:
-    """Towers of one epoch and the shadow direction used (None: the northern half-plane).
+    """Towers of one epoch and the shadow direction used (None: the poleward half-plane).
 
     Parameters
     ----------
@@ -891,8 +913,9 @@ def find_towers(
     params : TowerParams
     shadow_dir : (drow, dcol) or None
         Known anti-sun direction; None estimates it (:func:`estimate_shadow_dir`).
-    north : (drow, dcol)
-        Map north on the grid (fallback when no direction can be estimated).
+    north : (drow, dcol) or None
+        The half-plane shadows fall in (:func:`shadow_half_dir`), the fallback when no
+        direction can be estimated; None (the tropics): any direction.
     crowd : bool
         Drop towers in crowds of shadows (villages); off for the other epoch's lookup.
     """
@@ -906,7 +929,10 @@ def find_towers(
     kept = []
     for t in cands:
         u = _unit(t)
-        ok = u[0] * sd[0] + u[1] * sd[1] >= cos_max if sd else u[0] * north[0] + u[1] * north[1] > 0
+        if sd:
+            ok = u[0] * sd[0] + u[1] * sd[1] >= cos_max
+        else:
+            ok = north is None or u[0] * north[0] + u[1] * north[1] > 0
         if ok:
             kept.append(t)
     return _suppress(kept, params.alone_m / maps.gsd), sd
@@ -1054,7 +1080,7 @@ def detect_towers(
     gsd: float,
     params: TowerParams,
     *,
-    north: tuple[float, float],
+    north: tuple[float, float] | None,
     shadow_dirs: tuple[tuple[float, float] | None, tuple[float, float] | None] = (None, None),
 ) -> tuple[list[tuple[str, float, Tower]], tuple[tuple[float, float] | None, ...]]:
     """Towers of both epochs with their status, and the shadow direction used per epoch.
@@ -1066,8 +1092,8 @@ def detect_towers(
     bands : tuple of str
     gsd : float
     params : TowerParams
-    north : (drow, dcol)
-        Map north on the grid.
+    north : (drow, dcol) or None
+        The half-plane shadows fall in where the sun is not known (:func:`shadow_half_dir`).
     shadow_dirs : pair of (drow, dcol) or None
         Known anti-sun directions per epoch (None: estimated).
 
@@ -1140,7 +1166,7 @@ def new_tower_candidates(
     gsd: float,
     params: TowerParams,
     *,
-    north: tuple[float, float],
+    north: tuple[float, float] | None,
     shadow_dir: tuple[float, float] | None = None,
 ) -> list[Tower]:
     """*after*'s new-tower candidates before the later tests of :func:`detect_towers`.
@@ -1219,7 +1245,7 @@ def _towers_near(
     near: list[Tower],
     params: TowerParams,
     direction: tuple[float, float] | None,
-    north: tuple[float, float],
+    north: tuple[float, float] | None,
 ) -> list[Tower]:
     """The epoch's towers (no crowd test) around the given ones: windows, not the whole tile.
 
@@ -1421,7 +1447,7 @@ def _confirmed(
     maps: TowerMaps,
     params: TowerParams,
     direction: tuple[float, float] | None,
-    north: tuple[float, float],
+    north: tuple[float, float] | None,
     *,
     towers_of: Callable[[TowerMaps, tuple[float, float] | None], list[Tower]] | None = None,
 ) -> list[tuple[str, float, Tower]]:
@@ -1499,7 +1525,7 @@ def _inventory(
     params: TowerParams,
     da: tuple[float, float] | None,
     db: tuple[float, float] | None,
-    north: tuple[float, float],
+    north: tuple[float, float] | None,
     *,
     towers_of: Callable[[TowerMaps, tuple[float, float] | None], list[Tower]] | None = None,
 ) -> list[tuple[str, float, Tower]]:

@@ -135,6 +135,52 @@ def test_estimated_sun_must_stand_in_the_southern_sky(az: float, kept: bool) -> 
     assert posts.estimate_shadow_dir(maps, TowerParams()) is not None  # no prior: as estimated
 
 
+def _tile_at(crs: str, northing: float):
+    from dataclasses import replace
+
+    tile = make_tile(SHAPE)
+    t = list(tile.transform)
+    t[5] = northing
+    return replace(tile, crs=crs, transform=tuple(t))
+
+
+@pytest.mark.parametrize(
+    ("crs", "northing", "half"),
+    [
+        ("EPSG:32652", 4_600_000.0, "north"),  # 41.5 N
+        ("EPSG:32752", 6_000_000.0, "south"),  # 36 S
+        ("EPSG:32652", 1_100_000.0, None),  # 10 N: the sun on either side of the zenith
+    ],
+)
+def test_shadow_half_follows_the_hemisphere(crs: str, northing: float, half: str | None) -> None:
+    tile = _tile_at(crs, northing)
+    north = north_pixel_dir(tile.affine)
+    got = posts.shadow_half_dir(tile.affine, tile.latitude)
+    if half is None:
+        assert got is None
+    else:
+        sign = 1.0 if half == "north" else -1.0
+        assert got == pytest.approx((sign * north[0], sign * north[1]))
+
+
+@pytest.mark.parametrize(("crs", "northing", "az"), [("EPSG:32752", 6_000_000.0, 20.0)])
+def test_towers_south_of_the_tropics_cast_shadows_south(
+    crs: str, northing: float, az: float
+) -> None:
+    """South of the tropics the sun stands in the north: its towers' shadows point south.
+
+    One tower gives no sun estimate; the fallback half-plane must then be the southern one.
+    """
+    before = _field(0, lane=False, fence=False)
+    after = _field(1, lane=False, fence=False)
+    _tower(after, 128, 160, sun_az=az, size=4, length=10.0)
+    tile = _tile_at(crs, northing)
+    pair = TilePair(tile, before, after, np.ones(SHAPE, bool), BANDS)
+    towers, _ = classical._towers(pair, scales_for_gsd(1.0), DetectConfig(), tile.affine)
+    got = [(st, t) for st, _, t in towers]
+    assert _found(got, 128, 160)
+
+
 def test_shadow_direction_of_flat_texture_is_none() -> None:
     rng = np.random.default_rng(7)
     img = np.repeat(rng.uniform(0.2, 0.4, size=(1, *SHAPE)).astype(np.float32), 3, axis=0)
