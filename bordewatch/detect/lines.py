@@ -8,6 +8,7 @@ was slightly below threshold before does not become ``new``). The change score o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "LineParams",
     "LinePiece",
     "change_at_line",
+    "change_window",
     "classify_lines",
     "edge_steps",
     "epoch_lines",
@@ -368,14 +370,26 @@ def _indices_at(
 
 
 def _median_profile(
-    img: F32, pts: npt.NDArray[np.float64], nrm: npt.NDArray[np.float64], ks: npt.ArrayLike
+    img: F32,
+    pts: npt.NDArray[np.float64],
+    nrm: npt.NDArray[np.float64],
+    ks: npt.ArrayLike,
+    window: tuple[int, int, tuple[int, int]] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Median of ``img`` along the line at each offset ``k`` across it (pixels), as float64.
 
     All offsets are gathered at once: one (offset, point) array and one median call, not a
-    median per offset (thousands of small calls per tile).
+    median per offset (thousands of small calls per tile). With ``window`` = (row, col of its
+    first pixel, shape of the whole map), ``img`` is that window of the map: the pixels are
+    those of the whole map (clipped to it), which must lie inside the window.
     """
-    return np.median(img[_indices_at(pts, nrm, ks, img.shape)], axis=1).astype(np.float64)
+    if window is None:
+        return np.median(img[_indices_at(pts, nrm, ks, img.shape)], axis=1).astype(np.float64)
+    r0, c0, shape = window
+    rows, cols = _indices_at(pts, nrm, ks, shape)
+    rows -= r0
+    cols -= c0
+    return np.median(img[rows, cols], axis=1).astype(np.float64)
 
 
 CHANGE_CORE_M = 2.0
@@ -386,7 +400,13 @@ CHANGE_REACH_M = 20.0
 level the line's change is measured against."""
 
 
-def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
+def change_at_line(
+    line: LineString,
+    diff: F32,
+    gsd_m: float,
+    *,
+    window: tuple[int, int, tuple[int, int]] | None = None,
+) -> float:
     """How much the brightness changed at a line, against its surroundings (units of ``diff``).
 
     ``diff`` is the after-minus-before brightness (the detector gives the log ratio of
@@ -394,15 +414,28 @@ def change_at_line(line: LineString, diff: F32, gsd_m: float) -> float:
     along the line at every offset across it makes a profile; texture, noise and changes that
     cross the line average out, while a new line and the strip cleared for it do not. Returns
     the largest departure of the profile within ``CHANGE_CORE_M`` of the line from the profile's
-    median over ``CHANGE_REACH_M`` either side.
+    median over ``CHANGE_REACH_M`` either side. ``diff`` may be a window of the map, given by
+    ``window`` (row and column of its first pixel, the map's shape; see :func:`change_window`).
     """
     pts, nrm = _normals(line)
     reach = max(2, round(CHANGE_REACH_M / gsd_m))
     core = max(1, round(CHANGE_CORE_M / gsd_m))
     ks = np.arange(-reach, reach + 1)
-    prof = _median_profile(diff, pts, nrm, ks)
+    prof = _median_profile(diff, pts, nrm, ks, window)
     dev = np.abs(prof - np.median(prof))
     return float(dev[np.abs(ks) <= core].max())
+
+
+def change_window(
+    line: LineString, gsd_m: float, shape: tuple[int, int], margin_px: int
+) -> tuple[slice, slice]:
+    """Rows and columns of the map that :func:`change_at_line` reads for ``line``, widened by
+    ``margin_px`` (a filter's reach) and clipped to ``shape``."""
+    reach = max(2, round(CHANGE_REACH_M / gsd_m)) + 2 + margin_px
+    x0, y0, x1, y1 = line.bounds
+    rows = slice(max(math.floor(y0) - reach, 0), min(math.ceil(y1) + reach + 1, shape[0]))
+    cols = slice(max(math.floor(x0) - reach, 0), min(math.ceil(x1) + reach + 1, shape[1]))
+    return rows, cols
 
 
 CONTRAST_REACH_M = 8.0

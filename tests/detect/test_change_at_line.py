@@ -6,10 +6,16 @@ The change maps are log ratios (:func:`smoothed_log_change`); ``_noise`` is 5 % 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 from bordewatch.detect.classical import NEW_FENCE_MIN_CHANGE, _drop_unchanged_new
-from bordewatch.detect.lines import LinePiece, change_at_line, smoothed_log_change
+from bordewatch.detect.lines import (
+    LinePiece,
+    change_at_line,
+    change_window,
+    smoothed_log_change,
+)
 
 LINE = shapely.LineString([(20, 60), (180, 60)])
 
@@ -49,16 +55,40 @@ def test_metres_scale_with_the_pixel_size() -> None:
 
 
 def test_only_new_fences_are_dropped() -> None:
-    diff = _noise(5)
+    rng = np.random.default_rng(5)
+    before = (0.2 * rng.normal(1, 0.03, (120, 200))).astype(np.float32)
+    after = (before * rng.normal(1, 0.03, before.shape)).astype(np.float32)
+    valid = np.ones(before.shape, bool)
     items = [
         ("fence", LinePiece("new", 0.7, LINE)),
         ("fence", LinePiece("removed", 0.7, LINE)),
         ("patrol_lane", LinePiece("new", 0.7, LINE)),
     ]
-    kept = _drop_unchanged_new(items, diff, 1.0)
+    kept = _drop_unchanged_new(items, (before, after), valid, 1.0)
     assert [(c, p.status) for c, p in kept] == [("fence", "removed"), ("patrol_lane", "new")]
-    diff[58:63, :] += 0.2
-    assert len(_drop_unchanged_new(items, diff, 1.0)) == 3
+    after[58:63, :] *= 1.25  # a cleared, lighter strip along the line
+    assert len(_drop_unchanged_new(items, (before, after), valid, 1.0)) == 3
+
+
+@pytest.mark.parametrize("gsd", [1.0, 0.5])
+def test_change_in_a_window_equals_the_whole_maps(gsd: float) -> None:
+    """``_drop_unchanged_new`` computes the log change around each piece only: the same values."""
+    rng = np.random.default_rng(11)
+    shape = (300, 260)
+    before = rng.uniform(0.05, 0.4, shape).astype(np.float32)
+    after = (before * rng.normal(1, 0.1, shape)).astype(np.float32)
+    valid = rng.random(shape) > 0.05
+    sigma = max(0.5, 1.0 / gsd)
+    whole = smoothed_log_change(before, after, valid, sigma)
+    margin = int(3.0 * sigma + 0.5) + 1
+    for _ in range(12):  # lines anywhere, some running off the map's edges
+        x0, x1 = rng.uniform(-20, 280, 2)
+        y0, y1 = rng.uniform(-20, 320, 2)
+        line = shapely.LineString([(x0, y0), ((x0 + x1) / 2 + 7.3, (y0 + y1) / 2), (x1, y1)])
+        rows, cols = change_window(line, gsd, shape, margin)
+        part = smoothed_log_change(before[rows, cols], after[rows, cols], valid[rows, cols], sigma)
+        got = change_at_line(line, part, gsd, window=(rows.start, cols.start, shape))
+        assert got == change_at_line(line, whole, gsd)
 
 
 def test_log_change_counts_a_fence_on_dark_ground_as_on_bright() -> None:
