@@ -13,7 +13,7 @@ ground truth, runs the full pipeline (``run_detect``) and scores it with ``evalu
   a different sun, gain and haze in the *after*, sensor noise and blur.
 
 ``python benchmarks/crosscheck.py --seeds 1 2 3`` prints the table; ``--workdir DIR`` keeps
-the scenes and runs. Scenes are 4-band uint16 GeoTIFFs (DEFLATE) at 1 m on the default border
+the scenes and runs. Scenes are 4-band uint16 GeoTIFFs (DEFLATE) at 1 m (``--gsd``) on the default border
 line in its UTM zone, north up.
 """
 
@@ -37,7 +37,6 @@ from scipy import ndimage
 HERE = Path(__file__).resolve().parent
 KM = (815.0, 817.0)
 CORRIDOR_M = 1000.0
-GSD = 1.0
 SCALE = 4000.0  # reflectance 1.0 as 12-bit-like DN
 
 SOIL = (0.50, 0.42, 0.32, 0.40)
@@ -54,10 +53,10 @@ FIELDS = (
 def _coverage(
     geoms: list[shapely.Geometry], shape: tuple[int, int], transform: rasterio.Affine
 ) -> np.ndarray:
-    """Fraction of each pixel the geometries cover (4 x 4 supersampling)."""
+    """Fraction of each pixel the geometries cover (supersampled to ~25 cm)."""
     if not geoms:
         return np.zeros(shape, np.float32)
-    k = 4
+    k = max(2, round(4 * transform.a))
     fine = from_origin(transform.c, transform.f, transform.a / k, -transform.e / k)
     hi = features.rasterize(
         [(g, 1) for g in geoms],
@@ -99,14 +98,16 @@ def _shadow(roof: shapely.Polygon, length: float, sun_az_deg: float) -> shapely.
     return shapely.MultiPolygon([roof, moved]).convex_hull
 
 
-def _background(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _background(
+    rng: np.random.Generator, shape: tuple[int, int], gsd: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Fields on a rotated grid and woods: the image and each pixel's field id (-1: wood)."""
     h, w = shape
     img = np.empty((4, h, w), np.float32)
     ang = math.radians(rng.uniform(0, 90))
     size = rng.uniform(70, 160)
     # field index per pixel on a rotated grid
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) * np.float32(gsd)  # metres
     u = (xx * math.cos(ang) + yy * math.sin(ang)) / size
     v = (-xx * math.sin(ang) + yy * math.cos(ang)) / (size * rng.uniform(0.4, 1.0))
     fid = (np.floor(u).astype(np.int64) * 7919 + np.floor(v).astype(np.int64) * 104729) % 9973
@@ -117,9 +118,10 @@ def _background(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.nd
         img[b] = cols[fid, b]
     del u, v, yy, xx
     # woods: smooth blobs, dark and textured (crowns and gaps)
-    blob = ndimage.gaussian_filter(rng.normal(size=(h // 8 + 1, w // 8 + 1)), 6)
-    wood = ndimage.zoom(blob, 8, order=1)[:h, :w] > np.quantile(blob, 0.7)
-    crowns = ndimage.gaussian_filter(rng.normal(size=(h, w)).astype(np.float32), 1.5)
+    cell = max(1, round(8.0 / gsd))  # 8 m cells
+    blob = ndimage.gaussian_filter(rng.normal(size=(h // cell + 1, w // cell + 1)), 6)
+    wood = ndimage.zoom(blob, cell, order=1)[:h, :w] > np.quantile(blob, 0.7)
+    crowns = ndimage.gaussian_filter(rng.normal(size=(h, w)).astype(np.float32), 1.5 / gsd)
     crowns /= crowns.std()
     tree = np.array((0.05, 0.09, 0.04, 0.35), np.float32)[:, None, None]
     img = np.where(wood[None], tree * (1 + 0.35 * crowns[None]), img)
@@ -127,7 +129,7 @@ def _background(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.nd
     return img, fid
 
 
-def render_pair(seed: int, out: Path) -> dict:
+def render_pair(seed: int, out: Path, gsd: float = 1.0) -> dict:
     """Write ``before.tif``, ``after.tif`` and ``truth.geojson`` under ``out``; return counts."""
     from bordewatch.border import default_border
 
@@ -137,8 +139,8 @@ def render_pair(seed: int, out: Path) -> dict:
     line = border.line_in(crs, KM)
     area = line.buffer(CORRIDOR_M + 200.0)
     x0, y0, x1, y1 = (math.floor(v) for v in area.bounds)
-    w, h = int((x1 - x0) / GSD), int((y1 - y0) / GSD)
-    transform = from_origin(x0, y1, GSD, GSD)
+    w, h = int((x1 - x0) / gsd), int((y1 - y0) / gsd)
+    transform = from_origin(x0, y1, gsd, gsd)
     shape = (h, w)
 
     side = rng.choice([-1.0, 1.0])
@@ -164,7 +166,7 @@ def render_pair(seed: int, out: Path) -> dict:
     house_at = line.interpolate(rng.uniform(0.3, 0.7), normalized=True)
     house = _offset(line, -side * 250).interpolate(line.project(house_at))
 
-    base, fid = _background(rng, shape)
+    base, fid = _background(rng, shape, gsd)
     road_cov = _coverage([road.buffer(3.0)], shape, transform)
     _paint(base, road_cov, (0.40, 0.38, 0.35, 0.33))
     old_cov = _coverage([old_fence.buffer(0.25)], shape, transform)
@@ -273,6 +275,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--methods", nargs="+", default=["classical"])
+    parser.add_argument("--gsd", type=float, default=1.0, help="pixel size of the scenes, m")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from accuracy import per_seed_table, pool, table
@@ -286,10 +289,10 @@ def main() -> None:
         for method in args.methods:
             results = []
             for seed in args.seeds:
-                scene = work / f"cross-{seed}"
+                scene = work / (f"cross-{seed}" + ("" if args.gsd == 1.0 else f"-{args.gsd:g}m"))
                 if not (scene / "truth.geojson").exists():
-                    render_pair(seed, scene)
-                run = work / f"cross-{seed}-{method}"
+                    render_pair(seed, scene, args.gsd)
+                run = scene.with_name(f"{scene.name}-{method}")
                 run_detect(
                     DetectRequest(
                         before=(scene / "before.tif",),
@@ -305,7 +308,8 @@ def main() -> None:
                 results.append(evaluate_run(run, scene / "truth.geojson", status="new").to_dict())
                 houses.append(f"{method} seed {seed}: {_house_called_tower(run, scene)}")
             km = (KM[1] - KM[0]) * len(args.seeds)
-            rows.append(("crosscheck", method, args.seeds, km, pool(results), results))
+            name = f"crosscheck {args.gsd:g} m"
+            rows.append((name, method, args.seeds, km, pool(results), results))
     print(table(rows).replace("held-out seeds", "seeds"))
     print()
     print(per_seed_table(rows))
