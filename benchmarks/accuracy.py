@@ -37,14 +37,23 @@ def run_one(
     preset: str, seed: int, method: str, km: tuple[float, float], work: Path
 ) -> dict[str, Any]:
     """Render one scene (cached per preset/seed), detect, evaluate; return the evaluation dict."""
-    from bordewatch.evaluate import evaluate_run
-    from bordewatch.pipeline import DetectRequest, run_detect
     from bordewatch.synth import make_scene
 
     scene = work / f"{preset}-{seed}"
     if not (scene / "truth.geojson").exists():
         make_scene(scene, km_range=km, rng=seed, preset=preset, overwrite=True)
-    run = work / f"{preset}-{seed}-{method}"
+    return detect_and_score(scene, work / f"{preset}-{seed}-{method}", km, method)
+
+
+def detect_and_score(
+    scene: Path, run: Path, km: tuple[float, float], method: str
+) -> dict[str, Any]:
+    """Detect on a scene folder (``before.tif``, ``after.tif``) into ``run`` with one worker
+    and score its new objects against ``truth.geojson``; the evaluation dict with the run's
+    ``seconds``."""
+    from bordewatch.evaluate import evaluate_run
+    from bordewatch.pipeline import DetectRequest, run_detect
+
     t0 = time.perf_counter()
     run_detect(
         DetectRequest(

@@ -278,10 +278,7 @@ def main() -> None:
     parser.add_argument("--gsd", type=float, default=1.0, help="pixel size of the scenes, m")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
-    from accuracy import per_seed_table, pool, table
-
-    from bordewatch.evaluate import evaluate_run
-    from bordewatch.pipeline import DetectRequest, run_detect
+    from accuracy import detect_and_score, per_seed_table, pool, table
 
     with tempfile.TemporaryDirectory(prefix="bordewatch-crosscheck-") as tmp:
         work = args.workdir or Path(tmp)  # scenes and runs: ~0.2 GB per seed
@@ -293,19 +290,7 @@ def main() -> None:
                 if not (scene / "truth.geojson").exists():
                     render_pair(seed, scene, args.gsd)
                 run = scene.with_name(f"{scene.name}-{method}")
-                run_detect(
-                    DetectRequest(
-                        before=(scene / "before.tif",),
-                        after=(scene / "after.tif",),
-                        out_dir=run,
-                        km_range=KM,
-                        method=method,  # type: ignore[arg-type]
-                        workers=1,
-                        overwrite=True,
-                        progress=False,
-                    )
-                )
-                results.append(evaluate_run(run, scene / "truth.geojson", status="new").to_dict())
+                results.append(detect_and_score(scene, run, KM, method))
                 houses.append(f"{method} seed {seed}: {_house_called_tower(run, scene)}")
             km = (KM[1] - KM[0]) * len(args.seeds)
             name = f"crosscheck {args.gsd:g} m"

@@ -101,6 +101,16 @@ def test_existing_towers_beside_the_lane_are_not_new() -> None:
     assert not [t for st, t in got if st == "new"]
 
 
+def _fourteen_towers(az: float):
+    """Tower maps of a field with 14 towers lit from ``az``, and the tile's affine."""
+    img = _field(4, lane=False, fence=False)
+    rng = np.random.default_rng(5)
+    for r, c in rng.integers(30, 226, size=(14, 2)).tolist():
+        _tower(img, r, c + 30, sun_az=az, size=int(rng.integers(3, 7)), length=8.0)
+    maps = tower_maps(img, np.ones(SHAPE, bool), BANDS, 1.0, TowerParams())
+    return maps, make_tile(SHAPE).affine
+
+
 @pytest.mark.parametrize("az", [150.0, 185.0, 225.0])
 def test_shadow_direction_follows_the_sun(az: float) -> None:
     """Image-wide estimate from objects that cast shadows, within 20 degrees of the truth.
@@ -108,12 +118,7 @@ def test_shadow_direction_follows_the_sun(az: float) -> None:
     The old consensus took it from the change path's handful of candidates and came out
     at 342 degrees for a 185 degree sun on the tuning scenes.
     """
-    img = _field(4, lane=False, fence=False)
-    rng = np.random.default_rng(5)
-    for r, c in rng.integers(30, 226, size=(14, 2)).tolist():
-        _tower(img, r, c + 30, sun_az=az, size=int(rng.integers(3, 7)), length=8.0)
-    aff = make_tile(SHAPE).affine
-    maps = tower_maps(img, np.ones(SHAPE, bool), BANDS, 1.0, TowerParams())
+    maps, aff = _fourteen_towers(az)
     d = shadow_direction(maps)
     assert d is not None
     err = (pixel_dir_to_azimuth(d, aff) - az + 180.0) % 360.0 - 180.0
@@ -123,12 +128,7 @@ def test_shadow_direction_follows_the_sun(az: float) -> None:
 @pytest.mark.parametrize(("az", "kept"), [(160.0, True), (250.0, True), (20.0, False)])
 def test_estimated_sun_must_stand_in_the_southern_sky(az: float, kept: bool) -> None:
     """North of the tropics shadows point north: an estimate pointing south is texture."""
-    img = _field(4, lane=False, fence=False)
-    rng = np.random.default_rng(5)
-    for r, c in rng.integers(30, 226, size=(14, 2)).tolist():
-        _tower(img, r, c + 30, sun_az=az, size=int(rng.integers(3, 7)), length=8.0)
-    aff = make_tile(SHAPE).affine
-    maps = tower_maps(img, np.ones(SHAPE, bool), BANDS, 1.0, TowerParams())
+    maps, aff = _fourteen_towers(az)
     assert shadow_direction(maps) is not None
     got = posts.estimate_shadow_dir(maps, TowerParams(), north_pixel_dir(aff))
     assert (got is not None) == kept
